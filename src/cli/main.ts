@@ -1,0 +1,237 @@
+/**
+ * falctl: the platform's command line, mirroring the fal CLI over the platform API.
+ *
+ * Exit codes: 0 success; 1 the platform refused or failed the operation;
+ * 2 bad usage or input; 3 the platform could not be reached.
+ */
+import { Command, Option } from "commander";
+import { ApiError, PlatformClient } from "../client/client";
+import { printJson, printTable } from "./output";
+import { aliasName } from "../spec/catalog";
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+
+const program = new Command("falctl")
+  .description("Manage a falplane runner platform")
+  .addOption(new Option("--url <url>", "platform URL").env("FALPLANE_URL").default("http://127.0.0.1:8787"))
+  .addOption(new Option("--key <key_id:secret>", "API key").env("FAL_KEY"))
+  .showHelpAfterError()
+  .exitOverride();
+
+function client(): PlatformClient {
+  const o = program.opts<{ url: string; key?: string }>();
+  return new PlatformClient({ url: o.url, key: o.key });
+}
+
+const envOption = () => new Option("--env <env>", "environment").default("main");
+const jsonOption = () => new Option("--json", "print JSON for scripts");
+
+// ---- platform
+const platform = program.command("platform").description("run the platform");
+platform
+  .command("start")
+  .description("start the embedded platform in the foreground (PGlite, or PostgreSQL with DATABASE_URL)")
+  .option("--data-dir <dir>", "data directory", process.env.FALPLANE_DATA_DIR ?? ".falplane/data")
+  .option("--host <host>", "address to bind", process.env.FALPLANE_HOST ?? "127.0.0.1")
+  .option("--port <port>", "port to bind (0 = any free port)", process.env.FALPLANE_PORT ?? "8787")
+  .option("--owner <owner>", "owner of the first admin key", process.env.FALPLANE_OWNER ?? "local")
+  .option("--machine-types <list>", "comma-separated machine types this machine hosts")
+  .action(async (o) => {
+    const { startPlatform } = require("../platform/platform") as typeof import("../platform/platform");
+    const p = await startPlatform({
+      dataDir: o.dataDir,
+      host: o.host,
+      port: Number(o.port),
+      owner: o.owner,
+      bootstrapKey: process.env.FALPLANE_BOOTSTRAP_KEY,
+      machineTypes: o.machineTypes ? String(o.machineTypes).split(",") : undefined,
+    });
+    process.stdout.write(`falplane platform listening on ${p.url} (database: ${p.db.kind})\n`);
+    if (p.createdAdminKey) {
+      process.stdout.write(
+        `First start: created an ADMIN key for owner '${p.owner}'. It is shown only this once (stored hashed):\n` +
+          `  FAL_KEY=${p.createdAdminKey}\n`,
+      );
+    }
+    const stop = async (sig: string) => {
+      process.stdout.write(`received ${sig}, stopping runners and the platform\n`);
+      await p.close();
+      process.exit(0);
+    };
+    process.once("SIGINT", () => void stop("SIGINT"));
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+  });
+
+// ---- apps
+const apps = program.command("apps").description("apps, revisions and runners");
+apps
+  .command("list")
+  .addOption(new Option("--env <env>", "only this environment"))
+  .addOption(jsonOption())
+  .action(async (o) => {
+    const list = await client().listApps(o.env);
+    if (o.json) return printJson(list);
+    printTable(
+      ["App", "Env", "Alias", "Revision", "Auth", "Min", "Max", "Keep alive", "Rolling"],
+      list.map((a) => [a.name, a.environment, a.alias, a.revision, a.auth_mode, a.scaling.min_concurrency, a.scaling.max_concurrency, a.scaling.keep_alive, a.is_rolling ? "yes" : ""]),
+    );
+  });
+apps
+  .command("list-rev <app>")
+  .description("list an app's revisions, newest first")
+  .addOption(envOption())
+  .addOption(jsonOption())
+  .action(async (app, o) => {
+    const revs = await client().listRevisions(app, o.env);
+    if (o.json) return printJson(revs);
+    printTable(
+      ["Revision", "Status", "Active", "Created", "Source", "Machine types", "Message"],
+      revs.map((r) => [r.id, r.status, r.active ? "*" : "", r.created_at, r.source_object, r.machine_types.join(","), r.message]),
+    );
+  });
+apps
+  .command("set-rev <app> <revision>")
+  .description("point the app's alias at a revision (rollback)")
+  .addOption(envOption())
+  .addOption(new Option("--strategy <strategy>", "how to switch").choices(["rolling", "recreate"]).default("rolling"))
+  .addOption(jsonOption())
+  .action(async (app, revision, o) => {
+    const a = await client().updateApp(app, o.env, { revision_id: revision, strategy: o.strategy });
+    if (o.json) return printJson(a);
+    process.stdout.write(`${aliasName(a.name, a.environment)} now serves revision ${a.revision}\n`);
+  });
+apps
+  .command("scale <app>")
+  .description("change runtime-tunable scaling values without a deploy")
+  .addOption(envOption())
+  .option("--keep-alive <s>", "seconds an idle runner stays", toInt)
+  .option("--min-concurrency <n>", "runners kept warm", toInt)
+  .option("--max-concurrency <n>", "most runners", toInt)
+  .option("--concurrency-buffer <n>", "extra runners ahead of demand", toInt)
+  .option("--concurrency-buffer-perc <p>", "extra runners as % of demand", toInt)
+  .option("--scaling-delay <s>", "seconds a request waits before a scale-up", toInt)
+  .option("--request-timeout <s>", "seconds a request may run", toInt)
+  .addOption(jsonOption())
+  .action(async (app, o) => {
+    const scaling = Object.fromEntries(
+      (
+        [
+          ["keep_alive", o.keepAlive],
+          ["min_concurrency", o.minConcurrency],
+          ["max_concurrency", o.maxConcurrency],
+          ["concurrency_buffer", o.concurrencyBuffer],
+          ["concurrency_buffer_perc", o.concurrencyBufferPerc],
+          ["scaling_delay", o.scalingDelay],
+          ["request_timeout", o.requestTimeout],
+        ] as const
+      ).filter(([, v]) => v !== undefined),
+    );
+    if (Object.keys(scaling).length === 0) throw new UsageError("give at least one value to change, e.g. --max-concurrency 4");
+    const a = await client().updateApp(app, o.env, { scaling });
+    if (o.json) return printJson(a);
+    printTable(["Setting", "Value"], Object.entries(a.scaling).map(([k, v]) => [k, JSON.stringify(v)]));
+  });
+apps
+  .command("runners <app>")
+  .addOption(envOption())
+  .addOption(jsonOption())
+  .action(async (app, o) => {
+    const rs = await client().listRunners(app, o.env);
+    if (o.json) return printJson(rs);
+    printTable(
+      ["Runner", "Revision", "State", "Machine", "In flight", "Uptime (s)", "PID"],
+      rs.map((r) => [r.runner_id, r.revision, r.state, r.machine_type, r.in_flight_requests, r.uptime, r.pid]),
+    );
+  });
+apps
+  .command("delete-rev <revision>")
+  .description("delete an inactive revision")
+  .action(async (rev) => {
+    await client().deleteRevision(rev);
+    process.stdout.write(`deleted revision ${rev}\n`);
+  });
+apps
+  .command("delete <app>")
+  .description("delete an app with its revisions and runners")
+  .addOption(envOption())
+  .action(async (app, o) => {
+    await client().deleteApp(app, o.env);
+    process.stdout.write(`deleted ${aliasName(app, o.env)}\n`);
+  });
+
+// ---- keys
+const keys = program.command("keys").description("API keys");
+keys
+  .command("create")
+  .addOption(new Option("--scope <scope>", "what the key may do").choices(["API", "ADMIN"]).default("API"))
+  .option("--alias <alias>", "a name for the key", "")
+  .addOption(jsonOption())
+  .action(async (o) => {
+    const k = await client().createKey(o.scope, o.alias);
+    if (o.json) return printJson(k);
+    process.stdout.write(`created ${k.scope} key ${k.key_id}; its secret is shown only now:\nFAL_KEY=${k.key_id}:${k.key_secret}\n`);
+  });
+keys
+  .command("list")
+  .addOption(jsonOption())
+  .action(async (o) => {
+    const ks = await client().listKeys();
+    if (o.json) return printJson(ks);
+    printTable(["Key id", "Scope", "Alias", "Created"], ks.map((k) => [k.key_id, k.scope, k.alias, k.created_at]));
+  });
+keys.command("revoke <key_id>").action(async (id) => {
+  await client().revokeKey(id);
+  process.stdout.write(`revoked ${id}\n`);
+});
+
+// ---- environments
+const envs = program.command("environments").alias("envs").description("environments");
+envs.command("create <name>").action(async (name) => {
+  const r = await client().createEnvironment(name);
+  process.stdout.write(r.created ? `created environment ${name}\n` : `environment ${name} already exists\n`);
+});
+envs
+  .command("list")
+  .addOption(jsonOption())
+  .action(async (o) => {
+    const es = await client().listEnvironments();
+    if (o.json) return printJson(es);
+    printTable(["Environment", "Apps", "Created"], es.map((e) => [e.name, e.apps, e.created_at]));
+  });
+envs
+  .command("delete <name>")
+  .option("--force", "also delete its apps and secrets")
+  .action(async (name, o) => {
+    await client().deleteEnvironment(name, Boolean(o.force));
+    process.stdout.write(`deleted environment ${name}\n`);
+  });
+
+class UsageError extends Error {}
+
+function toInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`expected a whole number >= 0, got '${v}'`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") process.exit(0);
+    if (typeof e.code === "string" && e.code.startsWith("commander.")) process.exit(EXIT.usage);
+    if (err instanceof UsageError) {
+      process.stderr.write(`falctl: ${err.message}\n`);
+      process.exit(EXIT.usage);
+    }
+    if (err instanceof ApiError) {
+      process.stderr.write(`falctl: ${err.message}\n`);
+      process.exit(err.status === 0 ? EXIT.unreachable : err.code === "invalid" ? EXIT.usage : EXIT.failed);
+    }
+    process.stderr.write(`falctl: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(EXIT.failed);
+  }
+}
+
+void main();

@@ -1,0 +1,188 @@
+/**
+ * Typed client of the platform API. Used by falctl and by the dynamic
+ * providers, so it depends on nothing but Node built-ins and global fetch:
+ * dynamic providers are serialized by value and run in a plain Node process.
+ */
+import type {
+  ApiKey,
+  App,
+  CreateRevisionRequest,
+  Environment,
+  Revision,
+  Runner,
+  UpdateAppRequest,
+} from "./types";
+
+export interface ClientConfig {
+  /** Base URL of the platform, e.g. http://127.0.0.1:8787 */
+  readonly url: string;
+  /** `key_id:key_secret`. */
+  readonly key?: string;
+  /** Per-call timeout. Default 15 minutes (a rolling deploy waits for setup). */
+  readonly timeoutMs?: number;
+}
+
+/** An error answer of the platform. Its message never contains the API key. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export class PlatformClient {
+  private readonly base: string;
+
+  constructor(private readonly cfg: ClientConfig) {
+    this.base = cfg.url.replace(/\/+$/, "");
+  }
+
+  // ---- identity and health
+  health(): Promise<{ status: string; database: string }> {
+    return this.call("GET", "/health");
+  }
+  me(): Promise<{ owner: string; key_id: string; scope: string }> {
+    return this.call("GET", "/v1/me");
+  }
+
+  // ---- environments
+  listEnvironments(): Promise<Environment[]> {
+    return this.call("GET", "/v1/environments");
+  }
+  createEnvironment(name: string): Promise<{ name: string; created: boolean }> {
+    return this.call("POST", "/v1/environments", { name });
+  }
+  deleteEnvironment(name: string, force = false): Promise<void> {
+    return this.call("DELETE", `/v1/environments/${enc(name)}${force ? "?force=true" : ""}`);
+  }
+
+  // ---- apps
+  listApps(env?: string): Promise<App[]> {
+    return this.call("GET", `/v1/apps${env ? `?env=${enc(env)}` : ""}`);
+  }
+  getApp(name: string, env = "main"): Promise<App> {
+    return this.call("GET", `/v1/apps/${enc(name)}?env=${enc(env)}`);
+  }
+  /** The app, or undefined when it does not exist. */
+  async findApp(name: string, env = "main"): Promise<App | undefined> {
+    try {
+      return await this.getApp(name, env);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+  updateApp(name: string, env: string, body: UpdateAppRequest): Promise<App> {
+    return this.call("PUT", `/v1/apps/${enc(name)}?env=${enc(env)}`, body);
+  }
+  deleteApp(name: string, env = "main"): Promise<void> {
+    return this.call("DELETE", `/v1/apps/${enc(name)}?env=${enc(env)}`);
+  }
+
+  // ---- revisions
+  listRevisions(name: string, env = "main"): Promise<Revision[]> {
+    return this.call("GET", `/v1/apps/${enc(name)}/revisions?env=${enc(env)}`);
+  }
+  createRevision(name: string, env: string, body: CreateRevisionRequest): Promise<Revision> {
+    return this.call("POST", `/v1/apps/${enc(name)}/revisions?env=${enc(env)}`, body);
+  }
+  getRevision(id: string): Promise<Revision> {
+    return this.call("GET", `/v1/revisions/${enc(id)}`);
+  }
+  deleteRevision(id: string): Promise<void> {
+    return this.call("DELETE", `/v1/revisions/${enc(id)}`);
+  }
+
+  // ---- runners
+  listRunners(name: string, env = "main"): Promise<Runner[]> {
+    return this.call("GET", `/v1/apps/${enc(name)}/runners?env=${enc(env)}`);
+  }
+
+  // ---- files
+  async missingBlobs(hashes: string[]): Promise<string[]> {
+    return (await this.call<{ missing: string[] }>("POST", "/v1/blobs/missing", { hashes })).missing;
+  }
+  putBlob(hash: string, content: Buffer): Promise<void> {
+    return this.call("PUT", `/v1/blobs/${enc(hash)}`, content);
+  }
+
+  // ---- keys
+  listKeys(): Promise<ApiKey[]> {
+    return this.call("GET", "/v1/keys");
+  }
+  createKey(scope: "API" | "ADMIN", alias = ""): Promise<ApiKey & { key_secret: string }> {
+    return this.call("POST", "/v1/keys", { scope, alias });
+  }
+  revokeKey(keyId: string): Promise<void> {
+    return this.call("DELETE", `/v1/keys/${enc(keyId)}`);
+  }
+
+  // ---- calling apps
+  /** Synchronous call of `owner/alias[/path]`; returns status and parsed JSON body. */
+  async run(endpointId: string, input: unknown, path = ""): Promise<{ status: number; body: unknown; requestId: string | null }> {
+    const res = await this.raw("POST", `/run/${endpointId}${path ? `/${path.replace(/^\/+/, "")}` : ""}`, input);
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // Not JSON: return the text.
+    }
+    return { status: res.status, body, requestId: res.headers.get("x-fal-request-id") };
+  }
+
+  private async raw(method: string, path: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.cfg.key) headers.authorization = `Key ${this.cfg.key}`;
+    let payload: string | Buffer | undefined;
+    if (Buffer.isBuffer(body)) {
+      headers["content-type"] = "application/octet-stream";
+      payload = body;
+    } else if (body !== undefined) {
+      headers["content-type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    try {
+      return await fetch(this.base + path, {
+        method,
+        headers,
+        body: payload,
+        signal: AbortSignal.timeout(this.cfg.timeoutMs ?? 15 * 60_000),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new ApiError(0, "unreachable", `cannot reach the platform at ${this.base} (${method} ${path.split("?")[0]}): ${cause}`);
+    }
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.raw(method, path, body);
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      const e = (parsed as { error?: { code?: string; message?: string; details?: Record<string, unknown> } })?.error;
+      throw new ApiError(
+        res.status,
+        e?.code ?? "http_error",
+        `${method} ${path.split("?")[0]} failed (${res.status}): ${e?.message ?? text.slice(0, 500)}`,
+        e?.details,
+      );
+    }
+    return parsed as T;
+  }
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}

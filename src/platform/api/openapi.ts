@@ -1,0 +1,103 @@
+/**
+ * The OpenAPI document the platform serves at /openapi.json. Bodies come from
+ * the same zod schemas that validate requests, so the document cannot drift
+ * from what the server accepts.
+ */
+import { z } from "zod";
+import * as S from "./schemas";
+
+const json = (schema: z.ZodType) => ({ content: { "application/json": { schema: z.toJSONSchema(schema, { io: "input" }) } } });
+const envParam = { name: "env", in: "query", required: false, schema: { type: "string", default: "main" } };
+const appParam = { name: "name", in: "path", required: true, schema: { type: "string" } };
+const ok = (description: string) => ({ description });
+const errors = {
+  "401": ok("missing or invalid API key"),
+  "403": ok("the key's scope does not allow this call"),
+  "404": ok("no such object"),
+  "409": ok("conflicts with the current state (e.g. deleting the active revision)"),
+  "422": ok("invalid body, or a deploy that failed (the alias is unchanged)"),
+};
+
+export function openApiDocument(version: string) {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "falplane platform API",
+      version,
+      description:
+        "Control plane of a self-hosted fal-style runner platform. Every /v1 call needs `Authorization: Key <key_id>:<key_secret>`. " +
+        "Errors are `{error: {code, message, details?}}`.",
+    },
+    components: {
+      securitySchemes: { key: { type: "apiKey", in: "header", name: "Authorization", description: "Key <key_id>:<key_secret>" } },
+    },
+    security: [{ key: [] }],
+    paths: {
+      "/health": { get: { summary: "Liveness", security: [], responses: { "200": ok("platform is up") } } },
+      "/openapi.json": { get: { summary: "This document", security: [], responses: { "200": ok("OpenAPI 3.1") } } },
+      "/v1/me": { get: { summary: "The caller's owner and scope", responses: { "200": ok("identity"), ...errors } } },
+      "/v1/environments": {
+        get: { summary: "List environments", responses: { "200": ok("environments"), ...errors } },
+        post: { summary: "Create an environment", requestBody: json(S.CreateEnvironmentBody), responses: { "201": ok("created"), "200": ok("already existed"), ...errors } },
+      },
+      "/v1/environments/{name}": {
+        delete: {
+          summary: "Delete an environment with its apps; refused while it has apps unless force=true; main cannot be deleted",
+          parameters: [appParam, { name: "force", in: "query", schema: { type: "boolean" } }],
+          responses: { "204": ok("deleted"), ...errors },
+        },
+      },
+      "/v1/apps": { get: { summary: "List apps", parameters: [envParam], responses: { "200": ok("apps"), ...errors } } },
+      "/v1/apps/{name}": {
+        get: { summary: "An app: its alias, auth mode and scaling", parameters: [appParam, envParam], responses: { "200": ok("app"), ...errors } },
+        put: {
+          summary: "Move the alias (rolling or recreate) and/or set auth mode and runtime scaling",
+          parameters: [appParam, envParam],
+          requestBody: json(S.UpdateAppBody),
+          responses: { "200": ok("app after the change"), ...errors },
+        },
+        delete: { summary: "Delete the app, its revisions and runners", parameters: [appParam, envParam], responses: { "204": ok("deleted"), ...errors } },
+      },
+      "/v1/apps/{name}/revisions": {
+        get: { summary: "List revisions, newest first", parameters: [appParam, envParam], responses: { "200": ok("revisions"), ...errors } },
+        post: {
+          summary: "Create a revision (creates the app on first use); its files must have been uploaded",
+          parameters: [appParam, envParam],
+          requestBody: json(S.CreateRevisionBody),
+          responses: { "201": ok("revision"), ...errors },
+        },
+      },
+      "/v1/apps/{name}/runners": { get: { summary: "Runners of the app", parameters: [appParam, envParam], responses: { "200": ok("runners"), ...errors } } },
+      "/v1/revisions/{id}": {
+        get: { summary: "A revision", parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }], responses: { "200": ok("revision"), ...errors } },
+        delete: { summary: "Delete an inactive revision", parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }], responses: { "204": ok("deleted"), ...errors } },
+      },
+      "/v1/blobs/missing": { post: { summary: "Which of these content hashes the platform lacks", requestBody: json(S.MissingBlobsBody), responses: { "200": ok("{missing: [...]}"), ...errors } } },
+      "/v1/blobs/{hash}": {
+        put: {
+          summary: "Upload one file's content (application/octet-stream); the hash is checked",
+          parameters: [{ name: "hash", in: "path", required: true, schema: { type: "string" } }],
+          requestBody: { content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } },
+          responses: { "204": ok("stored"), ...errors },
+        },
+      },
+      "/v1/keys": {
+        get: { summary: "List keys (never their secrets)", responses: { "200": ok("keys"), ...errors } },
+        post: { summary: "Create a key; the secret is shown once", requestBody: json(S.CreateKeyBody), responses: { "201": ok("{key_id, key_secret, scope}"), ...errors } },
+      },
+      "/v1/keys/{key_id}": { delete: { summary: "Revoke a key", parameters: [{ name: "key_id", in: "path", required: true, schema: { type: "string" } }], responses: { "204": ok("revoked"), ...errors } } },
+      "/run/{owner}/{alias}/{path}": {
+        post: {
+          summary: "Synchronous call of an app endpoint (never retried). alias is `app` in main, `app--env` elsewhere.",
+          security: [{ key: [] }, {}],
+          parameters: [
+            { name: "owner", in: "path", required: true, schema: { type: "string" } },
+            { name: "alias", in: "path", required: true, schema: { type: "string" } },
+            { name: "path", in: "path", required: true, schema: { type: "string" }, description: "endpoint path, may be empty" },
+          ],
+          responses: { "200": ok("the app's answer, as the runner gave it"), "401": ok("key required (private/shared apps)"), "404": ok("no such app or no active revision"), "504": ok("request_timeout passed") },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,277 @@
+/**
+ * Runs runners as child processes on this machine.
+ *
+ * Each runner gets its own process group (detached), and every signal goes to
+ * the group: `python3` here can be a pyenv shim whose PID is not the
+ * interpreter's, so signalling the PID alone can leave the app serving.
+ */
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { MACHINE_TYPES } from "../../spec/catalog";
+
+export interface RunnerLaunch {
+  readonly runnerId: string;
+  /** Directory holding the revision's files; the runner's working directory. */
+  readonly workDir: string;
+  /** `path/file.py::ClassName`, relative to workDir. */
+  readonly entrypoint: string;
+  /** Extra environment (secrets, CUDA_VISIBLE_DEVICES, ...). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly startupTimeoutMs: number;
+}
+
+export interface RunnerExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** A runner that failed before it became healthy; `output` is the tail of what it printed. */
+export class RunnerStartError extends Error {
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
+    super(output ? `${message}\n--- runner output (last lines) ---\n${output}` : message);
+    this.name = "RunnerStartError";
+  }
+}
+
+export interface LocalBackendOptions {
+  /** Python interpreter for Python apps. Default: resolved `python3`'s sys.executable. */
+  readonly python?: string;
+  /** Directory that holds the `falplane` Python package. */
+  readonly pythonSdkPath: string;
+  /** Host runners bind. Default 127.0.0.1. */
+  readonly bindHost?: string;
+  /** Machine types this machine can host. Default: the CPU types, plus GPU types when nvidia-smi shows GPUs. */
+  readonly machineTypes?: readonly string[];
+  /** Called with each line a runner prints. */
+  readonly onOutput?: (runnerId: string, stream: "stdout" | "stderr", line: string) => void;
+}
+
+const OUTPUT_TAIL_LINES = 40;
+
+export class LocalRunner {
+  readonly url: string;
+  readonly ready: Promise<void>;
+  readonly exited: Promise<RunnerExit>;
+  private exitInfo: RunnerExit | undefined;
+  private readonly tail: string[] = [];
+
+  constructor(
+    readonly id: string,
+    readonly port: number,
+    private readonly child: ChildProcess,
+    host: string,
+    startupTimeoutMs: number,
+    onOutput?: LocalBackendOptions["onOutput"],
+  ) {
+    this.url = `http://${host}:${port}`;
+    for (const stream of ["stdout", "stderr"] as const) {
+      let buf = "";
+      child[stream]?.setEncoding("utf8");
+      child[stream]?.on("data", (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          this.tail.push(line);
+          if (this.tail.length > OUTPUT_TAIL_LINES) this.tail.shift();
+          onOutput?.(id, stream, line);
+        }
+      });
+    }
+    this.exited = new Promise((resolve) => {
+      child.on("exit", (code, signal) => {
+        this.exitInfo = { code, signal };
+        resolve(this.exitInfo);
+      });
+      child.on("error", (err) => {
+        this.tail.push(String(err));
+        this.exitInfo = { code: -1, signal: null };
+        resolve(this.exitInfo);
+      });
+    });
+    this.ready = this.waitHealthy(startupTimeoutMs);
+    // A failed start is reported through `ready`; keep Node from flagging it as unhandled meanwhile.
+    this.ready.catch(() => undefined);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get alive(): boolean {
+    return this.exitInfo === undefined;
+  }
+
+  output(): string {
+    return this.tail.join("\n");
+  }
+
+  /** SIGTERM to the group, SIGKILL after graceMs if it is still there. */
+  async stop(graceMs: number): Promise<RunnerExit> {
+    if (!this.alive) return this.exitInfo!;
+    this.signal("SIGTERM");
+    const timer = setTimeout(() => this.signal("SIGKILL"), graceMs);
+    const exit = await this.exited;
+    clearTimeout(timer);
+    // Children the app started may outlive it; the group goes with the runner.
+    this.signal("SIGKILL");
+    return exit;
+  }
+
+  kill(): void {
+    this.signal("SIGKILL");
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    if (this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, sig);
+    } catch {
+      // The group is gone already.
+    }
+  }
+
+  private async waitHealthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let delay = 20;
+    while (Date.now() < deadline) {
+      if (!this.alive) {
+        const e = this.exitInfo!;
+        throw new RunnerStartError(
+          `runner ${this.id} exited during setup (${e.signal ? `signal ${e.signal}` : `exit code ${e.code}`})`,
+          this.output(),
+        );
+      }
+      try {
+        const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
+        await res.arrayBuffer();
+        if (res.status === 200) return;
+      } catch {
+        // Not listening yet.
+      }
+      await Promise.race([sleep(delay), this.exited]);
+      delay = Math.min(delay * 2, 250);
+    }
+    this.kill();
+    await this.exited;
+    throw new RunnerStartError(
+      `runner ${this.id} did not become healthy within startup_timeout (${Math.round(timeoutMs / 1000)} s)`,
+      this.output(),
+    );
+  }
+}
+
+export class LocalBackend {
+  readonly name = "local";
+  readonly machineTypes: readonly string[];
+  private readonly python: string;
+  private readonly bindHost: string;
+  private readonly live = new Set<LocalRunner>();
+  private readonly gpus: string[];
+
+  constructor(private readonly opts: LocalBackendOptions) {
+    this.python = opts.python ?? resolvePython();
+    this.bindHost = opts.bindHost ?? "127.0.0.1";
+    this.gpus = detectGpus();
+    this.machineTypes =
+      opts.machineTypes ??
+      Object.entries(MACHINE_TYPES)
+        .filter(([, t]) => t.gpus === 0 || this.gpus.length > 0)
+        .map(([name]) => name);
+  }
+
+  canHost(machineType: string): boolean {
+    return this.machineTypes.includes(machineType);
+  }
+
+  async start(launch: RunnerLaunch): Promise<LocalRunner> {
+    const port = await freePort(this.bindHost);
+    const env: Record<string, string> = {
+      ...filteredParentEnv(),
+      ...launch.env,
+      PORT: String(port),
+      FAL_RUNNER_HOST: this.bindHost,
+      FAL_RUNNER_ID: launch.runnerId,
+      PYTHONPATH: this.opts.pythonSdkPath,
+      PYTHONUNBUFFERED: "1",
+    };
+    const child = spawn(this.python, ["-m", "falplane.runner", launch.entrypoint], {
+      cwd: launch.workDir,
+      env,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const runner = new LocalRunner(
+      launch.runnerId,
+      port,
+      child,
+      this.bindHost,
+      launch.startupTimeoutMs,
+      this.opts.onOutput,
+    );
+    this.live.add(runner);
+    void runner.exited.then(() => this.live.delete(runner));
+    return runner;
+  }
+
+  /** Kills every runner this backend started; used on shutdown and from process exit hooks. */
+  killAll(): void {
+    for (const r of this.live) r.kill();
+  }
+}
+
+/** The platform's own secrets must not leak into app processes. */
+function filteredParentEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined) continue;
+    if (/^(FAL_|FALPLANE_|DATABASE_URL|PULUMI_|PG)/.test(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+export function resolvePython(): string {
+  const candidate = process.env.FALPLANE_PYTHON ?? "python3";
+  try {
+    return execFileSync(candidate, ["-c", "import sys; print(sys.executable)"], { encoding: "utf8" }).trim();
+  } catch (err) {
+    throw new Error(`cannot run Python interpreter '${candidate}' (set FALPLANE_PYTHON): ${String(err)}`);
+  }
+}
+
+function detectGpus(): string[] {
+  try {
+    const out = execFileSync("nvidia-smi", ["--query-gpu=index", "--format=csv,noheader"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: 5000,
+    });
+    return out
+      .split("\n")
+      .map((s) => s.trim())
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,131 @@
+/**
+ * Starts the whole platform in this process: database (PGlite or PostgreSQL),
+ * migrations, the first admin key, the runner backend and manager, and the
+ * HTTP server on 127.0.0.1 unless told otherwise.
+ */
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { openDb, redactUrl, type Db } from "./store/db";
+import { migrate } from "./store/migrations";
+import * as repo from "./repo";
+import { generateKey, hashSecret } from "./keys";
+import { LocalBackend } from "./backends/local";
+import { RunnerManager } from "./runners";
+import { PlatformService } from "./service";
+import { buildServer } from "./api/server";
+import { createLogger, type Logger, type LogLevel } from "./log";
+
+export const PLATFORM_VERSION = "0.1.0";
+
+export interface PlatformOptions {
+  /** Where PGlite keeps its files and revisions are unpacked. Default `.falplane/data`. */
+  readonly dataDir?: string;
+  /** postgres://… to keep state in PostgreSQL instead of PGlite. Default: env DATABASE_URL. */
+  readonly databaseUrl?: string;
+  /** Address to bind. Default 127.0.0.1. */
+  readonly host?: string;
+  /** Port to bind; 0 picks a free one. Default 8787. */
+  readonly port?: number;
+  /** Owner of the first admin key (and of apps deployed with it). Default `local`. */
+  readonly owner?: string;
+  /** Use this `key_id:secret` as the first admin key instead of generating one. */
+  readonly bootstrapKey?: string;
+  /** Machine types the local backend offers. Default: CPU types, plus GPU types if nvidia-smi shows GPUs. */
+  readonly machineTypes?: readonly string[];
+  /** Runner SIGTERM→SIGKILL grace. Default 5000 ms. */
+  readonly runnerGraceMs?: number;
+  readonly logLevel?: LogLevel;
+  readonly logger?: Logger;
+}
+
+export interface RunningPlatform {
+  readonly url: string;
+  readonly port: number;
+  readonly db: Db;
+  /** Set only when this start created the first admin key: `key_id:secret`. Shown once. */
+  readonly createdAdminKey?: string;
+  readonly owner: string;
+  close(): Promise<void>;
+}
+
+export const PYTHON_SDK_PATH = resolve(__dirname, "../../sdk/python");
+
+export async function startPlatform(opts: PlatformOptions = {}): Promise<RunningPlatform> {
+  const log = opts.logger ?? createLogger(opts.logLevel);
+  const dataDir = resolve(opts.dataDir ?? ".falplane/data");
+  const databaseUrl = opts.databaseUrl ?? process.env.DATABASE_URL;
+  const owner = opts.owner ?? "local";
+
+  const db = await openDb({ databaseUrl, dataDir: join(dataDir, "pglite") }).catch((err) => {
+    throw new Error(
+      databaseUrl
+        ? `cannot connect to PostgreSQL at ${redactUrl(databaseUrl)}: ${err instanceof Error ? err.message : err}`
+        : `cannot open PGlite data directory ${join(dataDir, "pglite")}: ${err instanceof Error ? err.message : err}`,
+    );
+  });
+  const applied = await migrate(db);
+  if (applied.length) log.info({ migrations: applied, database: db.kind }, "database migrated");
+
+  const createdAdminKey = await bootstrap(db, owner, opts.bootstrapKey);
+  const hostId = `${hostname()}:${process.pid}`;
+  await repo.reapRunners(db, hostId);
+
+  const backend = new LocalBackend({
+    pythonSdkPath: PYTHON_SDK_PATH,
+    machineTypes: opts.machineTypes,
+    onOutput: (runnerId, stream, line) => log.info({ runner_id: runnerId, stream, line }, "runner output"),
+  });
+  const runners = new RunnerManager({ db, backend, dataDir, hostId, log, graceMs: opts.runnerGraceMs });
+  const service = new PlatformService(db, runners, backend, log);
+  const server = buildServer({ db, service, runners, log, version: PLATFORM_VERSION });
+
+  // If this process dies, its runners must not outlive it.
+  const killRunners = () => runners.killAll();
+  process.on("exit", killRunners);
+
+  await server.listen({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 8787 });
+  const addr = server.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : (opts.port ?? 8787);
+  const url = `http://${opts.host ?? "127.0.0.1"}:${port}`;
+  log.info({ url, database: db.kind, data_dir: dataDir, machine_types: backend.machineTypes }, "platform listening");
+
+  let closed = false;
+  return {
+    url,
+    port,
+    db,
+    owner,
+    createdAdminKey,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await server.close();
+      await runners.close();
+      process.off("exit", killRunners);
+      await db.close();
+    },
+  };
+}
+
+/** Creates `main` and, on a database with no keys, the first admin key. */
+async function bootstrap(db: Db, owner: string, bootstrapKey?: string): Promise<string | undefined> {
+  await repo.ensureEnvironment(db, owner, "main");
+  return db.transaction(async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock(7412002)");
+    if ((await repo.countKeys(tx)) > 0) return undefined;
+    let keyId: string;
+    let secret: string;
+    let secretHash: string;
+    if (bootstrapKey) {
+      const i = bootstrapKey.indexOf(":");
+      if (i <= 0) throw new Error("the bootstrap key must look like key_id:secret");
+      keyId = bootstrapKey.slice(0, i);
+      secret = bootstrapKey.slice(i + 1);
+      secretHash = hashSecret(secret);
+    } else {
+      ({ keyId, secret, secretHash } = generateKey());
+    }
+    await repo.insertKey(tx, { keyId, secretHash, scope: "ADMIN", owner, alias: "bootstrap admin" });
+    return `${keyId}:${secret}`;
+  });
+}

@@ -1,0 +1,198 @@
+/**
+ * The platform's operations, independent of HTTP: creating revisions,
+ * switching an app's alias with a strategy, scaling, deleting. The API layer
+ * validates bodies and calls these; they enforce the rules of docs/semantics.md.
+ */
+import type { Db } from "./store/db";
+import * as repo from "./repo";
+import type { AppRow, FileEntry, RevisionRow } from "./repo";
+import { PlatformError, conflict, invalid, notFound } from "./errors";
+import type { RunnerManager } from "./runners";
+import { RunnerStartError, type LocalBackend } from "./backends/local";
+import {
+  RUNTIME_SCALING_DEFAULTS,
+  type AuthMode,
+  type CodeSettings,
+  type RuntimeScaling,
+  type StrategyName,
+} from "../spec/catalog";
+import type { Logger } from "./log";
+import { createHash } from "node:crypto";
+
+export interface CreateRevisionInput {
+  readonly source_object: string;
+  readonly files: Readonly<Record<string, FileEntry>>;
+  readonly code_settings: CodeSettings;
+  /** The code's runtime-tunable values: applied to a new app, kept as the revision's snapshot. */
+  readonly scaling: RuntimeScaling;
+  /** Auth mode for a new app; an existing app keeps its own until the alias is updated. */
+  readonly auth_mode: AuthMode;
+  readonly message: string;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+export interface UpdateAppInput {
+  readonly revision_id?: string;
+  readonly strategy?: StrategyName;
+  readonly auth_mode?: AuthMode;
+  /** Runtime-tunable values to set; absent ones keep the live alias's values. */
+  readonly scaling?: Partial<RuntimeScaling>;
+}
+
+export class PlatformService {
+  private readonly appLocks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly runners: RunnerManager,
+    private readonly backend: LocalBackend,
+    private readonly log: Logger,
+  ) {}
+
+  async requireEnvironment(owner: string, env: string): Promise<void> {
+    if (!(await repo.getEnvironment(this.db, owner, env))) {
+      throw new PlatformError(404, "not_found", `environment '${env}' does not exist (create it first)`);
+    }
+  }
+
+  async requireApp(owner: string, name: string, env: string): Promise<AppRow> {
+    const app = await repo.getApp(this.db, owner, name, env);
+    if (!app) throw notFound(`app '${name}' in environment '${env}'`);
+    return app;
+  }
+
+  async createRevision(owner: string, name: string, env: string, input: CreateRevisionInput): Promise<RevisionRow> {
+    await this.requireEnvironment(owner, env);
+    this.checkHostable(input.code_settings.machine_types);
+    const missing = await repo.missingBlobs(
+      this.db,
+      Object.values(input.files).map((f) => f.hash),
+    );
+    if (missing.length > 0) {
+      throw invalid(`${missing.length} file(s) of the revision have not been uploaded`, { missing });
+    }
+    if (!Object.keys(input.files).includes(input.source_object.split("::")[0])) {
+      throw invalid(`source_object '${input.source_object}' names a file that is not among the uploaded files`);
+    }
+    return this.db.transaction(async (tx) => {
+      const app = await repo.insertApp(tx, {
+        owner,
+        name,
+        environment: env,
+        auth_mode: input.auth_mode,
+        scaling: { ...RUNTIME_SCALING_DEFAULTS, ...input.scaling },
+      });
+      return repo.insertRevision(tx, {
+        app_id: app.id,
+        source_object: input.source_object,
+        code_hash: codeHash(input),
+        files: input.files as Record<string, FileEntry>,
+        code_settings: input.code_settings,
+        scaling: input.scaling,
+        message: input.message,
+        annotations: input.annotations as Record<string, string>,
+      });
+    });
+  }
+
+  /**
+   * Moves the alias and/or changes auth and scaling. A revision change with the
+   * rolling strategy starts a runner on the target first and moves the alias
+   * only once it is healthy; if it is not, the revision is marked Failed, the
+   * alias stays, and the caller gets the runner's output.
+   */
+  async updateApp(owner: string, name: string, env: string, input: UpdateAppInput): Promise<AppRow> {
+    const app0 = await this.requireApp(owner, name, env);
+    return this.withAppLock(app0.id, async () => {
+      const app = await this.requireApp(owner, name, env);
+      const scaling = input.scaling ? { ...app.scaling, ...input.scaling } : undefined;
+      if (!input.revision_id || input.revision_id === app.current_revision) {
+        return repo.updateApp(this.db, app.id, { auth_mode: input.auth_mode, scaling });
+      }
+      const rev = await repo.getRevision(this.db, input.revision_id);
+      if (!rev || rev.app_id !== app.id) throw notFound(`revision '${input.revision_id}' of app '${name}' (${env})`);
+      this.checkHostable(rev.code_settings.machine_types);
+      const strategy = input.strategy ?? "rolling";
+      const log = this.log.child({ app: name, env, revision: rev.id, strategy });
+
+      if (strategy === "rolling") {
+        await repo.updateApp(this.db, app.id, { is_rolling: true });
+        await repo.setRevisionStatus(this.db, rev.id, "Deploying");
+        try {
+          log.info({}, "rolling switch: starting a runner on the target revision");
+          await this.runners.startAndWait({ ...app, scaling: scaling ?? app.scaling }, rev);
+        } catch (err) {
+          const message = err instanceof Error ? err.message : String(err);
+          await repo.setRevisionStatus(this.db, rev.id, "Failed", message);
+          await repo.updateApp(this.db, app.id, { is_rolling: false });
+          log.warn({ err: message.split("\n")[0] }, "rolling switch failed; alias unchanged");
+          throw new PlatformError(
+            422,
+            "deploy_failed",
+            `revision ${rev.id} failed to start; the alias still points at ${app.current_revision ?? "nothing"}.\n${message}`,
+            { revision_id: rev.id, runner_output: err instanceof RunnerStartError ? err.output : undefined },
+          );
+        }
+      }
+      const updated = await this.db.transaction(async (tx) => {
+        await repo.setRevisionStatus(tx, rev.id, "Deployed");
+        return repo.updateApp(tx, app.id, {
+          current_revision: rev.id,
+          is_rolling: false,
+          auth_mode: input.auth_mode,
+          scaling,
+        });
+      });
+      log.info({ previous: app.current_revision }, "alias moved");
+      // Old revisions' runners finish what they hold, then stop.
+      void this.runners.drainOthers(app.id, rev.id);
+      return updated;
+    });
+  }
+
+  async deleteApp(owner: string, name: string, env: string): Promise<void> {
+    const app = await this.requireApp(owner, name, env);
+    await this.withAppLock(app.id, async () => {
+      await repo.deleteApp(this.db, app.id);
+      await this.runners.stopApp(app.id);
+    });
+  }
+
+  async deleteRevision(owner: string, id: string): Promise<void> {
+    const rev = await repo.getRevision(this.db, id);
+    const app = rev && (await repo.getAppById(this.db, rev.app_id));
+    if (!rev || !app || app.owner !== owner) throw notFound(`revision '${id}'`);
+    if (app.current_revision === id) {
+      throw conflict(`revision ${id} is the active revision of '${app.name}' (${app.environment}); switch to another first`);
+    }
+    await repo.deleteRevision(this.db, id);
+  }
+
+  private checkHostable(machineTypes: readonly string[]): void {
+    if (!machineTypes.some((t) => this.backend.canHost(t))) {
+      throw invalid(
+        `none of the machine types [${machineTypes.join(", ")}] can be hosted by the ${this.backend.name} backend, which hosts [${this.backend.machineTypes.join(", ")}]`,
+      );
+    }
+  }
+
+  private async withAppLock<T>(appId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.appLocks.get(appId) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(fn);
+    this.appLocks.set(appId, next);
+    try {
+      return await next;
+    } finally {
+      if (this.appLocks.get(appId) === next) this.appLocks.delete(appId);
+    }
+  }
+}
+
+/** Identity of a revision's code: files, entrypoint and code-specific settings. */
+export function codeHash(input: Pick<CreateRevisionInput, "source_object" | "files" | "code_settings">): string {
+  const h = createHash("sha256");
+  h.update(input.source_object);
+  for (const k of Object.keys(input.files).sort()) h.update(`\0${k}\0${input.files[k].hash}\0${input.files[k].mode}`);
+  h.update(JSON.stringify(input.code_settings));
+  return h.digest("hex");
+}

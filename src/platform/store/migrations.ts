@@ -1,0 +1,114 @@
+/**
+ * Schema migrations, applied in order at start-up, each exactly once, under an
+ * advisory lock so that several platform processes on one PostgreSQL agree.
+ * Never edit a migration that has shipped: add a new one.
+ */
+import type { Db } from "./db";
+
+export interface Migration {
+  readonly id: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: "core objects",
+    sql: `
+CREATE TABLE api_keys (
+  key_id      text PRIMARY KEY,
+  secret_hash text NOT NULL,
+  scope       text NOT NULL CHECK (scope IN ('API', 'ADMIN')),
+  owner       text NOT NULL,
+  alias       text NOT NULL DEFAULT '',
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  revoked_at  timestamptz
+);
+CREATE TABLE environments (
+  owner      text NOT NULL,
+  name       text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (owner, name)
+);
+CREATE TABLE apps (
+  id               text PRIMARY KEY,
+  owner            text NOT NULL,
+  name             text NOT NULL,
+  environment      text NOT NULL,
+  auth_mode        text NOT NULL DEFAULT 'private',
+  scaling          jsonb NOT NULL,
+  current_revision text,
+  is_rolling       boolean NOT NULL DEFAULT false,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (owner, name, environment),
+  FOREIGN KEY (owner, environment) REFERENCES environments (owner, name)
+);
+CREATE TABLE revisions (
+  id            text PRIMARY KEY,
+  app_id        text NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+  status        text NOT NULL CHECK (status IN ('Deploying', 'Deployed', 'Failed', 'Suspended')),
+  source_object text NOT NULL,
+  code_hash     text NOT NULL,
+  files         jsonb NOT NULL,
+  code_settings jsonb NOT NULL,
+  scaling       jsonb NOT NULL,
+  message       text NOT NULL DEFAULT '',
+  annotations   jsonb NOT NULL DEFAULT '{}',
+  error         text,
+  created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX revisions_app ON revisions (app_id, created_at);
+CREATE TABLE blobs (
+  hash       text PRIMARY KEY,
+  content    bytea NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE runners (
+  id           text PRIMARY KEY,
+  app_id       text NOT NULL,
+  revision_id  text NOT NULL,
+  state        text NOT NULL,
+  machine_type text NOT NULL,
+  host         text NOT NULL,
+  pid          integer,
+  port         integer,
+  error        text,
+  started_at   timestamptz NOT NULL DEFAULT now(),
+  updated_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX runners_app ON runners (app_id, state);
+`,
+  },
+];
+
+const LOCK_ID = 7_412_001;
+
+/** Applies the migrations this database lacks; returns the ids applied now. */
+export async function migrate(db: Db): Promise<number[]> {
+  await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+  return db.transaction(async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock($1)", [LOCK_ID]);
+    const done = new Set(
+      (await tx.query<{ id: number }>("SELECT id FROM schema_migrations")).map((r) => r.id),
+    );
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (done.has(m.id)) continue;
+      for (const stmt of splitStatements(m.sql)) await tx.query(stmt);
+      await tx.query("INSERT INTO schema_migrations (id, name) VALUES ($1, $2)", [m.id, m.name]);
+      applied.push(m.id);
+    }
+    return applied;
+  });
+}
+
+/** Splits a migration into statements (ours contain no semicolons inside literals). */
+function splitStatements(sql: string): string[] {
+  return sql
+    .split(";")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}

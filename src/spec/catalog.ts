@@ -1,0 +1,93 @@
+/**
+ * The fixed vocabulary of the platform: machine types, auth modes, strategies
+ * and the scaling values with their defaults (docs/semantics.md).
+ */
+
+export interface MachineType {
+  readonly cpu: number;
+  readonly memoryMb: number;
+  readonly gpus: number;
+  readonly gpuMemoryGb: number;
+}
+
+export const MACHINE_TYPES: Readonly<Record<string, MachineType>> = {
+  XS: { cpu: 0.5, memoryMb: 512, gpus: 0, gpuMemoryGb: 0 },
+  S: { cpu: 1, memoryMb: 1024, gpus: 0, gpuMemoryGb: 0 },
+  M: { cpu: 2, memoryMb: 2048, gpus: 0, gpuMemoryGb: 0 },
+  L: { cpu: 4, memoryMb: 15360, gpus: 0, gpuMemoryGb: 0 },
+  "GPU-A6000": { cpu: 10, memoryMb: 18432, gpus: 1, gpuMemoryGb: 48 },
+  "GPU-A100": { cpu: 12, memoryMb: 61440, gpus: 1, gpuMemoryGb: 40 },
+  "GPU-H100": { cpu: 12, memoryMb: 114688, gpus: 1, gpuMemoryGb: 80 },
+  "GPU-H200": { cpu: 12, memoryMb: 114688, gpus: 1, gpuMemoryGb: 141 },
+  "GPU-B200": { cpu: 24, memoryMb: 114688, gpus: 1, gpuMemoryGb: 192 },
+};
+
+export const MACHINE_TYPE_NAMES = Object.keys(MACHINE_TYPES) as readonly string[];
+
+export const AUTH_MODES = ["private", "public", "shared"] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+export const STRATEGIES = ["rolling", "recreate"] as const;
+export type StrategyName = (typeof STRATEGIES)[number];
+
+/** Values an operator tunes at run time; inherited from the live alias across deploys. */
+export interface RuntimeScaling {
+  readonly keep_alive: number;
+  readonly min_concurrency: number;
+  readonly max_concurrency: number;
+  readonly concurrency_buffer: number;
+  readonly concurrency_buffer_perc: number;
+  readonly scaling_delay: number;
+  readonly request_timeout: number;
+  readonly regions: readonly string[];
+}
+
+/** Values that belong to the code; always those of the revision being activated. */
+export interface CodeSettings {
+  readonly max_multiplexing: number;
+  readonly startup_timeout: number;
+  readonly machine_types: readonly string[];
+  readonly num_gpus: number;
+}
+
+export const RUNTIME_SCALING_DEFAULTS: RuntimeScaling = {
+  keep_alive: 60,
+  min_concurrency: 0,
+  max_concurrency: 2,
+  concurrency_buffer: 0,
+  concurrency_buffer_perc: 0,
+  scaling_delay: 0,
+  request_timeout: 3600,
+  regions: [],
+};
+
+export const CODE_SETTINGS_DEFAULTS: CodeSettings = {
+  max_multiplexing: 1,
+  startup_timeout: 600,
+  machine_types: ["S"],
+  num_gpus: 0,
+};
+
+export const RUNTIME_SCALING_KEYS = Object.keys(RUNTIME_SCALING_DEFAULTS) as (keyof RuntimeScaling)[];
+export const CODE_SETTING_KEYS = Object.keys(CODE_SETTINGS_DEFAULTS) as (keyof CodeSettings)[];
+
+/** `TextToImage` → `text-to-image`; the default app name of a class. */
+export function kebabCase(className: string): string {
+  return className
+    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1-$2")
+    .replace(/[_\s]+/g, "-")
+    .toLowerCase();
+}
+
+/** Endpoint alias of an app in an environment: `app` in main, `app--env` elsewhere. */
+export function aliasName(app: string, environment: string): string {
+  return environment === "main" ? app : `${app}--${environment}`;
+}
+
+/** Inverse of aliasName. */
+export function parseAliasName(alias: string): { app: string; environment: string } {
+  const i = alias.lastIndexOf("--");
+  if (i <= 0) return { app: alias, environment: "main" };
+  return { app: alias.slice(0, i), environment: alias.slice(i + 2) };
+}
