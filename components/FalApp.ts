@@ -1,0 +1,219 @@
+/**
+ * A model-serving app in one environment: a Revision of its code and the
+ * alias that points the app's endpoint at it.
+ *
+ * A change of code or of a code-specific setting (machine types, GPUs,
+ * max_multiplexing, startup_timeout) makes a new Revision and moves the alias
+ * with the chosen Strategy. Auth mode changes update the alias in place.
+ * Runtime-tunable scaling values apply on the first deploy and with
+ * `resetScale`; otherwise the live values are kept (fal's inheritance rule).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { dirname, relative, resolve } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { appProvider } from "../src/providers/appProvider";
+import {
+  CODE_SETTINGS_DEFAULTS,
+  MACHINE_TYPE_NAMES,
+  RUNTIME_SCALING_DEFAULTS,
+  aliasName,
+  kebabCase,
+  type AuthMode,
+  type CodeSettings,
+  type RuntimeScaling,
+} from "../src/spec/catalog";
+import { AppSpec } from "../src/spec/appSpec";
+import { collectAppFiles } from "../src/spec/files";
+import { Revision } from "./Revision";
+import { Strategy } from "./Strategy";
+import { resolveConnection, type PlatformConnection } from "./platform";
+
+export interface FalAppScaling {
+  /** Seconds an idle runner is kept. Default 60. */
+  readonly keepAlive?: number;
+  /** Runners kept running without traffic. Default 0. */
+  readonly minConcurrency?: number;
+  /** Most runners at once. Default 2. */
+  readonly maxConcurrency?: number;
+  /** Extra runners ahead of demand. Default 0. */
+  readonly concurrencyBuffer?: number;
+  /** Extra runners as a percentage of demand. Default 0. */
+  readonly concurrencyBufferPerc?: number;
+  /** Seconds a request waits unserved before a scale-up. Default 0. */
+  readonly scalingDelay?: number;
+  /** Seconds a request may run. Default 3600. */
+  readonly requestTimeout?: number;
+  /** Requests one runner holds at once (code-specific). Default 1. */
+  readonly maxMultiplexing?: number;
+  /** Seconds setup may take (code-specific). Default 600. */
+  readonly startupTimeout?: number;
+}
+
+export interface FalAppArgs {
+  /** `path/to/file.py::ClassName`, relative to the Pulumi program's directory. */
+  readonly source: string;
+  /** App name. Default: the class name in kebab case (`TextToImage` → `text-to-image`). */
+  readonly name?: string;
+  /** Directory uploaded as the app's files. Default: the directory of the source file. */
+  readonly root?: string;
+  /** Environment to deploy into. Default `main`. */
+  readonly environment?: string;
+  /** Who may call the app. Default `private`. */
+  readonly authMode?: AuthMode;
+  /** How a new revision takes over. Default `Strategy.rolling()`. */
+  readonly strategy?: Strategy;
+  /** One machine type or a list of them. Default `S`. */
+  readonly machineTypes?: string | readonly string[];
+  /** GPUs per runner. Default 0. */
+  readonly numGpus?: number;
+  /** Regions a runner may run in; empty means any. Default []. */
+  readonly regions?: readonly string[];
+  /** Scaling values of the code. Defaults as in FalAppScaling. */
+  readonly scaling?: FalAppScaling;
+  /** Apply the code's runtime-tunable values over the live ones. Default false. */
+  readonly resetScale?: boolean;
+  /** Note stored on a new revision. Default "". */
+  readonly message?: string;
+  /** Provenance stored on a new revision (e.g. `{ git_commit }`). Default {}. */
+  readonly annotations?: Record<string, string>;
+  /** How to reach the platform. Default: stack config `falplane:url` and secret `falplane:apiKey`. */
+  readonly platform?: PlatformConnection;
+}
+
+export class FalApp extends pulumi.ComponentResource {
+  /** `owner/app` in main, `owner/app--env` elsewhere: what callers pass to fal clients. */
+  readonly endpointId: pulumi.Output<string>;
+  /** The revision the alias serves after this deploy. */
+  readonly revisionId: pulumi.Output<string>;
+  readonly appName: string;
+  readonly environment: string;
+  readonly revision: Revision;
+
+  constructor(name: string, args: FalAppArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("falplane:index:FalApp", name, {}, opts);
+
+    const settings = resolveSettings(name, args);
+    this.appName = settings.appName;
+    this.environment = settings.environment;
+    const connection = resolveConnection(args.platform);
+
+    this.revision = new Revision(
+      `${name}-revision`,
+      {
+        appName: settings.appName,
+        environment: settings.environment,
+        sourceObject: settings.sourceObject,
+        sourceDir: settings.sourceDir,
+        files: collectAppFiles(settings.sourceDir),
+        codeSettings: settings.codeSettings,
+        scaling: settings.scaling,
+        authMode: settings.authMode,
+        message: args.message,
+        annotations: args.annotations,
+        connection,
+      },
+      { parent: this },
+    );
+
+    const alias = new AppAlias(
+      `${name}-alias`,
+      {
+        appName: settings.appName,
+        environment: settings.environment,
+        revisionId: this.revision.revisionId,
+        authMode: settings.authMode,
+        strategy: settings.strategy.name,
+        scaling: settings.scaling,
+        resetScale: args.resetScale ?? false,
+        platformUrl: connection.platformUrl,
+        apiKey: connection.apiKey,
+      },
+      { parent: this, additionalSecretOutputs: ["apiKey"] },
+    );
+
+    this.endpointId = alias.endpointId;
+    this.revisionId = alias.revisionId;
+    this.registerOutputs({ endpointId: this.endpointId, revisionId: this.revisionId });
+  }
+}
+
+/** The alias resource FalApp creates; one per (app, environment). */
+class AppAlias extends pulumi.dynamic.Resource {
+  declare readonly endpointId: pulumi.Output<string>;
+  declare readonly revisionId: pulumi.Output<string>;
+
+  constructor(name: string, props: Record<string, pulumi.Input<unknown>>, opts: pulumi.CustomResourceOptions) {
+    super(appProvider, name, { ...props, endpointId: undefined, alias: undefined, liveScaling: undefined }, opts, "falplane", "App");
+  }
+}
+
+interface ResolvedSettings {
+  appName: string;
+  environment: string;
+  sourceObject: string;
+  sourceDir: string;
+  authMode: AuthMode;
+  strategy: Strategy;
+  codeSettings: CodeSettings;
+  scaling: RuntimeScaling;
+}
+
+/** Validates FalApp's args and fills in defaults; errors quote the property and its value. */
+export function resolveSettings(name: string, args: FalAppArgs): ResolvedSettings {
+  const fail = (msg: string): never => {
+    throw new pulumi.RunError(`FalApp '${name}': ${msg}`);
+  };
+  const machineTypes = typeof args.machineTypes === "string" ? [args.machineTypes] : [...(args.machineTypes ?? CODE_SETTINGS_DEFAULTS.machine_types)];
+  const check = AppSpec.safeParse({
+    source: args.source,
+    name: args.name,
+    authMode: args.authMode,
+    machineTypes,
+    numGpus: args.numGpus,
+    regions: args.regions ? [...args.regions] : undefined,
+    scaling: args.scaling,
+  });
+  if (!check.success) {
+    const issue = check.error.issues[0];
+    fail(`${issue.path.join(".") || "args"}: ${issue.message}`);
+  }
+  for (const t of machineTypes) {
+    if (!MACHINE_TYPE_NAMES.includes(t)) fail(`machineTypes: unknown machine type ${JSON.stringify(t)}; allowed: ${MACHINE_TYPE_NAMES.join(", ")}`);
+  }
+
+  const [file, className] = args.source.split("::");
+  const root = resolve(args.root ?? dirname(file));
+  const absFile = resolve(file);
+  if (!existsSync(absFile)) fail(`source: file ${JSON.stringify(file)} does not exist (resolved to ${absFile})`);
+  if (!existsSync(root) || !statSync(root).isDirectory()) fail(`root: ${JSON.stringify(args.root)} is not a directory`);
+  const relFile = relative(root, absFile);
+  if (relFile.startsWith("..")) fail(`source: ${JSON.stringify(file)} is outside root ${JSON.stringify(args.root)}`);
+
+  const s = args.scaling ?? {};
+  return {
+    appName: args.name ?? kebabCase(className),
+    environment: args.environment ?? "main",
+    sourceObject: `${relFile.split("\\").join("/")}::${className}`,
+    sourceDir: root,
+    authMode: args.authMode ?? "private",
+    strategy: args.strategy ?? Strategy.rolling(),
+    codeSettings: {
+      max_multiplexing: s.maxMultiplexing ?? CODE_SETTINGS_DEFAULTS.max_multiplexing,
+      startup_timeout: s.startupTimeout ?? CODE_SETTINGS_DEFAULTS.startup_timeout,
+      machine_types: machineTypes,
+      num_gpus: args.numGpus ?? CODE_SETTINGS_DEFAULTS.num_gpus,
+    },
+    scaling: {
+      keep_alive: s.keepAlive ?? RUNTIME_SCALING_DEFAULTS.keep_alive,
+      min_concurrency: s.minConcurrency ?? RUNTIME_SCALING_DEFAULTS.min_concurrency,
+      max_concurrency: s.maxConcurrency ?? RUNTIME_SCALING_DEFAULTS.max_concurrency,
+      concurrency_buffer: s.concurrencyBuffer ?? RUNTIME_SCALING_DEFAULTS.concurrency_buffer,
+      concurrency_buffer_perc: s.concurrencyBufferPerc ?? RUNTIME_SCALING_DEFAULTS.concurrency_buffer_perc,
+      scaling_delay: s.scalingDelay ?? RUNTIME_SCALING_DEFAULTS.scaling_delay,
+      request_timeout: s.requestTimeout ?? RUNTIME_SCALING_DEFAULTS.request_timeout,
+      regions: [...(args.regions ?? [])],
+    },
+  };
+}
+
+export { aliasName };

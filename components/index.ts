@@ -1,0 +1,6 @@
+/** Public surface of the components: what an infra repo imports. */
+export { FalApp, type FalAppArgs, type FalAppScaling } from "./FalApp";
+export { Revision, type RevisionArgs } from "./Revision";
+export { Environment, type EnvironmentArgs } from "./Environment";
+export { Strategy } from "./Strategy";
+export type { PlatformConnection } from "./platform";

@@ -1,0 +1,51 @@
+/**
+ * The infra program: deploys the apps of `stacks/apps.<stack>.yaml` onto the
+ * platform named by stack config. `pulumi preview` is the deploy check;
+ * `pulumi up --stack <stack>` deploys.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { Environment, FalApp, Strategy } from "./components";
+import { loadStackSpec, SpecError } from "./src/spec/appSpec";
+import { kebabCase } from "./src/spec/catalog";
+
+const config = new pulumi.Config("falplane");
+const specFile = config.get("appsFile") ?? `stacks/apps.${pulumi.getStack()}.yaml`;
+
+let spec;
+try {
+  spec = loadStackSpec(specFile);
+} catch (err) {
+  // A RunError prints its message without a stack trace: the message says what to fix.
+  throw err instanceof SpecError ? new pulumi.RunError(err.message) : err;
+}
+
+const environment =
+  spec.environment === "main"
+    ? undefined
+    : new Environment(spec.environment, {}, { protect: spec.protectEnvironment ?? false });
+
+const apps = spec.apps.map((app) => {
+  const className = app.source.split("::")[1];
+  const name = app.name ?? kebabCase(className);
+  return new FalApp(
+    name,
+    {
+      source: app.source,
+      name: app.name,
+      root: app.root,
+      environment: spec.environment,
+      authMode: app.authMode,
+      strategy: app.strategy ? Strategy.of(app.strategy) : undefined,
+      machineTypes: app.machineTypes ?? app.machineType,
+      numGpus: app.numGpus,
+      regions: app.regions,
+      scaling: app.scaling,
+      resetScale: app.resetScale,
+      message: app.message,
+    },
+    { dependsOn: environment ? [environment] : [] },
+  );
+});
+
+export const endpoints = Object.fromEntries(apps.map((a) => [a.appName, a.endpointId]));
+export const revisions = Object.fromEntries(apps.map((a) => [a.appName, a.revisionId]));

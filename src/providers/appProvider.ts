@@ -1,0 +1,88 @@
+/**
+ * Dynamic provider of an app's alias in one environment: which revision it
+ * serves, its auth mode and its runtime-tunable scaling.
+ *
+ * Scaling follows fal's inheritance rule: the code's values apply on the
+ * first deploy and when `resetScale` is set; otherwise the live values (which
+ * `falctl apps scale` may have changed) are kept, and a difference between
+ * code and live values is not a change, so it never shows as a perpetual diff.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { clientFor, type ConnectionProps } from "./connection";
+import type { AuthMode, RuntimeScaling, StrategyName } from "../spec/catalog";
+
+export interface AppProps extends ConnectionProps {
+  readonly appName: string;
+  readonly environment: string;
+  readonly revisionId: string;
+  readonly authMode: AuthMode;
+  readonly strategy: StrategyName;
+  /** The code's runtime-tunable values. */
+  readonly scaling: RuntimeScaling;
+  readonly resetScale: boolean;
+  /** Restarting the app's runners is not part of this slice; reserved for rollouts. */
+}
+
+export interface AppOuts extends AppProps {
+  readonly endpointId: string;
+  readonly alias: string;
+  /** Scaling as the platform applies it (after inheritance). */
+  readonly liveScaling: RuntimeScaling;
+}
+
+export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
+  async diff(_id, olds, news) {
+    const replaces: string[] = [];
+    if (olds.appName !== news.appName) replaces.push("appName");
+    if (olds.environment !== news.environment) replaces.push("environment");
+    const changes: string[] = [...replaces];
+    if (olds.revisionId !== news.revisionId) changes.push("revisionId");
+    if (olds.authMode !== news.authMode) changes.push("authMode");
+    if (olds.strategy !== news.strategy) changes.push("strategy");
+    if (news.resetScale && JSON.stringify(olds.liveScaling) !== JSON.stringify(news.scaling)) changes.push("scaling");
+    if (olds.resetScale !== news.resetScale) changes.push("resetScale");
+    return { changes: changes.length > 0, replaces, deleteBeforeReplace: true };
+  },
+
+  async create(inputs) {
+    const client = clientFor(inputs);
+    const app = await client.updateApp(inputs.appName, inputs.environment, {
+      revision_id: inputs.revisionId,
+      strategy: inputs.strategy,
+      auth_mode: inputs.authMode,
+      // A first deploy takes the code's values.
+      scaling: inputs.scaling,
+    });
+    return {
+      id: app.id,
+      outs: { ...inputs, endpointId: app.endpoint_id, alias: app.alias, liveScaling: app.scaling },
+    };
+  },
+
+  async update(_id, olds, news) {
+    const client = clientFor(news);
+    const app = await client.updateApp(news.appName, news.environment, {
+      revision_id: news.revisionId !== olds.revisionId ? news.revisionId : undefined,
+      strategy: news.strategy,
+      auth_mode: news.authMode,
+      scaling: news.resetScale ? news.scaling : undefined,
+    });
+    return { outs: { ...news, endpointId: app.endpoint_id, alias: app.alias, liveScaling: app.scaling } };
+  },
+
+  async read(id, props) {
+    const app = await clientFor(props!).findApp(props!.appName, props!.environment);
+    if (!app || app.id !== id) return { id: "", props };
+    // Drift made outside Pulumi (set-rev, scale, auth) shows up on refresh.
+    return {
+      id,
+      props: { ...props!, revisionId: app.revision ?? "", authMode: app.auth_mode, liveScaling: app.scaling },
+    };
+  },
+
+  async delete(_id, props) {
+    const client = clientFor(props);
+    const app = await client.findApp(props.appName, props.environment);
+    if (app) await client.deleteApp(props.appName, props.environment);
+  },
+};

@@ -1,0 +1,91 @@
+/**
+ * Dynamic provider of a revision: immutable code plus code-specific settings.
+ * Any change to them replaces the resource, which creates a new revision on
+ * the platform. Deleting the resource keeps the platform's revision for
+ * rollback; revisions go when their app is deleted.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { clientFor, changedKeys, type ConnectionProps } from "./connection";
+import type { CodeSettings, RuntimeScaling, AuthMode } from "../spec/catalog";
+import type { FileEntry } from "../spec/files";
+
+export interface RevisionProps extends ConnectionProps {
+  readonly appName: string;
+  readonly environment: string;
+  /** `file.py::Class`, relative to sourceDir. */
+  readonly sourceObject: string;
+  /** Absolute directory whose files are uploaded. Not part of the identity. */
+  readonly sourceDir: string;
+  readonly files: Record<string, FileEntry>;
+  readonly codeSettings: CodeSettings;
+  /** The code's runtime-tunable values: a snapshot on the revision, used by a first deploy. */
+  readonly scaling: RuntimeScaling;
+  readonly authMode: AuthMode;
+  readonly message: string;
+  readonly annotations: Record<string, string>;
+}
+
+export interface RevisionOuts extends RevisionProps {
+  readonly revisionId: string;
+  readonly createdAt: string;
+}
+
+/** Inputs whose change makes a new revision. */
+export const REVISION_IDENTITY = ["appName", "environment", "sourceObject", "files", "codeSettings"];
+
+export const revisionProvider: pulumi.dynamic.ResourceProvider<RevisionProps, RevisionOuts> = {
+  async diff(_id, olds, news) {
+    const replaces = changedKeys(olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>, REVISION_IDENTITY);
+    return { changes: replaces.length > 0, replaces, deleteBeforeReplace: false };
+  },
+
+  async create(inputs) {
+    const { createHash } = await import("node:crypto");
+    const { readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const client = clientFor(inputs);
+
+    // Upload only the files the platform lacks, checking they still match what preview saw.
+    const missing = new Set(await client.missingBlobs(Object.values(inputs.files).map((f) => f.hash)));
+    for (const [rel, entry] of Object.entries(inputs.files)) {
+      if (!missing.has(entry.hash)) continue;
+      const content = readFileSync(join(inputs.sourceDir, rel));
+      const hash = createHash("sha256").update(content).digest("hex");
+      if (hash !== entry.hash) {
+        throw new Error(`${join(inputs.sourceDir, rel)} changed after the program read it; run the deploy again`);
+      }
+      await client.putBlob(hash, content);
+      missing.delete(hash);
+    }
+
+    const rev = await client.createRevision(inputs.appName, inputs.environment, {
+      source_object: inputs.sourceObject,
+      files: inputs.files,
+      code_settings: inputs.codeSettings,
+      scaling: inputs.scaling,
+      auth_mode: inputs.authMode,
+      message: inputs.message,
+      annotations: inputs.annotations,
+    });
+    return { id: rev.id, outs: { ...inputs, revisionId: rev.id, createdAt: rev.created_at } };
+  },
+
+  async update(_id, olds, news) {
+    // Only connection details or the message changed: the revision itself is immutable.
+    return { outs: { ...news, revisionId: olds.revisionId, createdAt: olds.createdAt } };
+  },
+
+  async read(id, props) {
+    try {
+      await clientFor(props!).getRevision(id);
+      return { id, props };
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return { id: "", props };
+      throw err;
+    }
+  },
+
+  async delete() {
+    // Kept on the platform for rollback (`falctl apps set-rev`); deleted with its app.
+  },
+};
