@@ -8,7 +8,7 @@
  * code and live values is not a change, so it never shows as a perpetual diff.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { clientFor, type ConnectionProps } from "./connection";
+import { clientFor, sameValue, type ConnectionProps } from "./connection";
 import type { AuthMode, RuntimeScaling, StrategyName } from "../spec/catalog";
 
 export interface AppProps extends ConnectionProps {
@@ -39,7 +39,7 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
     if (olds.revisionId !== news.revisionId) changes.push("revisionId");
     if (olds.authMode !== news.authMode) changes.push("authMode");
     if (olds.strategy !== news.strategy) changes.push("strategy");
-    if (news.resetScale && JSON.stringify(olds.liveScaling) !== JSON.stringify(news.scaling)) changes.push("scaling");
+    if (news.resetScale && !sameValue(olds.liveScaling, news.scaling)) changes.push("scaling");
     if (olds.resetScale !== news.resetScale) changes.push("resetScale");
     return { changes: changes.length > 0, replaces, deleteBeforeReplace: true };
   },

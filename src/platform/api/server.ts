@@ -53,6 +53,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.status(500).send({ error: { code: "internal", message: "internal error" } });
   });
 
+  // One structured line per call; the path only, never headers (they carry keys).
+  app.addHook("onResponse", async (req, reply) => {
+    if (req.url === "/health") return;
+    log.info(
+      { method: req.method, path: req.url.split("?")[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      "http request",
+    );
+  });
+
   app.get("/health", async () => ({ status: "ok", database: db.kind }));
   app.get("/openapi.json", async () => openApiDocument(deps.version));
 

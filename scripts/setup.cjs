@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/**
+ * Makes a fresh clone ready: npm dependencies, the Pulumi engine (built from
+ * the Go module proxy when missing, cached outside the clone by version), and
+ * a check for Python. Idempotent and quick when everything is there.
+ *
+ *   node scripts/setup.cjs                 everything
+ *   node scripts/setup.cjs --engine-only   only the engine
+ */
+"use strict";
+const { spawnSync, execFileSync } = require("node:child_process");
+const { createHash } = require("node:crypto");
+const { existsSync, mkdirSync, copyFileSync, chmodSync, readFileSync, writeFileSync, readdirSync } = require("node:fs");
+const { join } = require("node:path");
+const { ROOT, PULUMI_VERSION, CACHE_DIR, findEngineDir, pulumiVersion } = require("./engine.cjs");
+
+const say = (msg) => process.stdout.write(`[setup] ${msg}\n`);
+const fail = (msg) => {
+  process.stderr.write(`[setup] FAILED: ${msg}\n`);
+  process.exit(1);
+};
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: "inherit", cwd: ROOT, ...opts });
+  if (r.error) fail(`${cmd} ${args.join(" ")}: ${r.error.message}`);
+  if (r.status !== 0) fail(`${cmd} ${args.join(" ")} exited with ${r.status}`);
+}
+
+function npmDependencies() {
+  const pkg = join(ROOT, "node_modules", "@pulumi", "pulumi", "package.json");
+  const lockStamp = join(ROOT, "node_modules", ".package-lock.json");
+  const fresh =
+    existsSync(pkg) &&
+    JSON.parse(readFileSync(pkg, "utf8")).version === PULUMI_VERSION &&
+    existsSync(lockStamp) &&
+    existsSync(join(ROOT, "node_modules", "vitest"));
+  if (fresh) return;
+  say("installing npm dependencies (npm ci)...");
+  run("npm", ["ci", "--no-audit", "--no-fund"]);
+}
+
+/** Hash of our language host's sources: a change rebuilds it (seconds), not the engine. */
+function languageHostStamp() {
+  const h = createHash("sha256");
+  const dir = join(ROOT, "tools", "pulumi");
+  for (const f of ["go.mod", "go.sum"]) h.update(readFileSync(join(dir, f)));
+  const src = join(dir, "cmd", "pulumi-language-nodejs");
+  for (const f of readdirSync(src).sort()) h.update(f).update(readFileSync(join(src, f)));
+  return h.digest("hex");
+}
+
+function goBuild(pkg, out) {
+  const ldflags = `-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${PULUMI_VERSION}`;
+  run("go", ["build", "-trimpath", "-ldflags", ldflags, "-o", out, pkg], {
+    cwd: join(ROOT, "tools", "pulumi"),
+    env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: `${process.env.GOFLAGS || ""} -mod=readonly`.trim() },
+  });
+}
+
+function engine() {
+  const stampFile = join(CACHE_DIR, ".language-host.sha256");
+  const stamp = languageHostStamp();
+  const found = findEngineDir();
+  if (found && (found !== CACHE_DIR || (existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp))) {
+    return found;
+  }
+  try {
+    execFileSync("go", ["version"], { stdio: "ignore" });
+  } catch {
+    fail("Go is needed to build the Pulumi engine (no registry ships its binary); install Go 1.26 or put pulumi v" + PULUMI_VERSION + " on PATH");
+  }
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const pulumiBin = join(CACHE_DIR, "pulumi");
+  if (pulumiVersion(pulumiBin) !== `v${PULUMI_VERSION}`) {
+    say(`building the Pulumi engine v${PULUMI_VERSION} from Go modules into ${CACHE_DIR}`);
+    say("first build on a machine: downloads modules and compiles (about 5 to 15 minutes on 2 cores); later runs reuse it");
+    const started = Date.now();
+    const ticker = setInterval(() => say(`  still building the engine... ${Math.round((Date.now() - started) / 1000)} s`), 30000);
+    try {
+      goBuild("github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", pulumiBin);
+    } finally {
+      clearInterval(ticker);
+    }
+    say(`engine built in ${Math.round((Date.now() - started) / 1000)} s`);
+  }
+  say("building the Node.js language host (tools/pulumi/cmd/pulumi-language-nodejs)");
+  goBuild("./cmd/pulumi-language-nodejs", join(CACHE_DIR, "pulumi-language-nodejs"));
+  // The dynamic-provider plugin is a script shipped in the @pulumi/pulumi npm package.
+  const dyn = join(CACHE_DIR, "pulumi-resource-pulumi-nodejs");
+  copyFileSync(join(ROOT, "node_modules", "@pulumi", "pulumi", "pulumi-resource-pulumi-nodejs"), dyn);
+  chmodSync(dyn, 0o755);
+  writeFileSync(stampFile, stamp);
+  const dir = findEngineDir();
+  if (!dir) fail(`the engine in ${CACHE_DIR} does not report v${PULUMI_VERSION}`);
+  return dir;
+}
+
+function python() {
+  try {
+    const v = execFileSync(process.env.FALPLANE_PYTHON || "python3", ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], {
+      encoding: "utf8",
+    }).trim();
+    const [maj, min] = v.split(".").map(Number);
+    if (maj < 3 || (maj === 3 && min < 10)) fail(`Python ${v} found; the runner SDK needs 3.10 or newer`);
+  } catch {
+    fail("python3 is needed to run apps (set FALPLANE_PYTHON to choose an interpreter)");
+  }
+}
+
+const engineOnly = process.argv.includes("--engine-only");
+if (!engineOnly) npmDependencies();
+const dir = engine();
+if (!engineOnly) python();
+say(`ready: engine v${PULUMI_VERSION} in ${dir}`);
