@@ -136,19 +136,19 @@ describe("a bad spec", () => {
         () => undefined,
         (e: unknown) => e as Error,
       );
+      // Nothing reached the platform's API during the failed preview.
+      expect(p.logs.filter((l) => l.msg === "http request")).toEqual([]);
       expect(err).toBeInstanceOf(Error);
       const text = String(err?.message ?? err);
       expect(text).toContain("apps.staging.yaml");
       expect(text).toContain("apps[0].machineType");
       expect(text).toContain('unknown machine type "GPU-Z9"');
       expect(text).toContain("allowed: XS, S, M, L");
-      // Nothing reached the platform: no app, no environment, no uploaded file.
+      // And nothing changed on it: no app, no environment, no uploaded file.
       expect(await p.client.listApps()).toEqual([]);
       expect((await p.client.listEnvironments()).map((e) => e.name)).toEqual(["main"]);
       const blobs = await p.db.query<{ n: string }>("SELECT count(*)::text AS n FROM blobs");
       expect(blobs[0].n).toBe("0");
-      const apiCalls = p.logs.filter((l) => l.msg === "http request");
-      expect(apiCalls).toEqual([]);
     } finally {
       await proj.remove();
       await p.stop();
