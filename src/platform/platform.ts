@@ -14,6 +14,9 @@ import { RunnerManager } from "./runners";
 import { PlatformService } from "./service";
 import { buildServer } from "./api/server";
 import { createLogger, type Logger, type LogLevel } from "./log";
+import { Dispatcher } from "./queue/dispatcher";
+import { PlatformMetrics } from "./metrics";
+import * as qs from "./queue/queueStore";
 
 export const PLATFORM_VERSION = "0.1.0";
 
@@ -34,6 +37,10 @@ export interface PlatformOptions {
   readonly machineTypes?: readonly string[];
   /** Runner SIGTERM→SIGKILL grace. Default 5000 ms. */
   readonly runnerGraceMs?: number;
+  /** Queue lease length (a dead holder's requests are retried after it). Default 15000 ms. */
+  readonly queueLeaseMs?: number;
+  /** First webhook retry delay (doubles per attempt). Default 7500 ms. */
+  readonly webhookBaseDelayMs?: number;
   readonly logLevel?: LogLevel;
   readonly logger?: Logger;
 }
@@ -68,16 +75,22 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
 
   const createdAdminKey = await bootstrap(db, owner, opts.bootstrapKey);
   const hostId = `${hostname()}:${process.pid}`;
-  await repo.reapRunners(db, hostId);
+  await recoverFromDeadProcesses(db, log);
 
+  let dispatcher: Dispatcher | undefined;
   const backend = new LocalBackend({
     pythonSdkPath: PYTHON_SDK_PATH,
     machineTypes: opts.machineTypes,
-    onOutput: (runnerId, stream, line) => log.info({ runner_id: runnerId, stream, line }, "runner output"),
+    onOutput: (runnerId, stream, line) => {
+      log.info({ runner_id: runnerId, stream, line }, "runner output");
+      dispatcher?.onRunnerOutput(runnerId, stream, line);
+    },
   });
+  const metrics = new PlatformMetrics();
   const runners = new RunnerManager({ db, backend, dataDir, hostId, log, graceMs: opts.runnerGraceMs });
+  dispatcher = new Dispatcher({ db, runners, log, metrics, owner: hostId, leaseMs: opts.queueLeaseMs, webhookBaseDelayMs: opts.webhookBaseDelayMs });
   const service = new PlatformService(db, runners, backend, log);
-  const server = buildServer({ db, service, runners, log, version: PLATFORM_VERSION });
+  const server = buildServer({ db, service, runners, log, version: PLATFORM_VERSION, dispatcher, metrics });
 
   // If this process dies, its runners must not outlive it.
   const killRunners = () => runners.killAll();
@@ -87,6 +100,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const addr = server.server.address();
   const port = typeof addr === "object" && addr ? addr.port : (opts.port ?? 8787);
   const url = `http://${opts.host ?? "127.0.0.1"}:${port}`;
+  dispatcher.start();
   log.info({ url, database: db.kind, data_dir: dataDir, machine_types: backend.machineTypes }, "platform listening");
 
   let closed = false;
@@ -99,12 +113,51 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
     async close() {
       if (closed) return;
       closed = true;
+      await dispatcher!.stop();
       await server.close();
       await runners.close();
       process.off("exit", killRunners);
       await db.close();
     },
   };
+}
+
+/**
+ * A platform process of this host that died (SIGKILL, power loss) leaves
+ * runners and leased requests behind: kill the runners' process groups and
+ * put the requests back in the queue at once instead of waiting for their
+ * leases to expire.
+ */
+async function recoverFromDeadProcesses(db: Db, log: Logger): Promise<void> {
+  const host = hostname();
+  const alive = (owner: string) => {
+    const pid = Number(owner.slice(owner.lastIndexOf(":") + 1));
+    if (!Number.isInteger(pid) || pid === process.pid) return pid === process.pid;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const orphans = await db.query<{ id: string; host: string; pid: number | null }>(
+    "SELECT id, host, pid FROM runners WHERE host LIKE $1 AND state NOT IN ('TERMINATED', 'DEAD')",
+    [`${host}:%`],
+  );
+  for (const r of orphans) {
+    if (alive(r.host)) continue;
+    if (r.pid) {
+      try {
+        process.kill(-r.pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+    await repo.upsertRunnerState(db, r.id, "TERMINATED", "its platform process died");
+  }
+  const deadOwners = (await qs.leaseOwnersOnHost(db, host)).filter((o) => !alive(o));
+  const requeued = await qs.requeueOwners(db, deadOwners);
+  if (orphans.length || requeued) log.warn({ runners: orphans.length, requests: requeued }, "recovered from a platform process that died");
 }
 
 /** Creates `main` and, on a database with no keys, the first admin key. */

@@ -265,12 +265,6 @@ export async function listRunners(q: Queryable, appId: string, includeTerminated
   );
 }
 
-/** Marks runners a previous process of this host left behind as TERMINATED. */
-export async function reapRunners(q: Queryable, host: string): Promise<number> {
-  const rows = await q.query(
-    `UPDATE runners SET state = 'TERMINATED', updated_at = now()
-      WHERE host = $1 AND state NOT IN ('TERMINATED', 'DEAD') RETURNING id`,
-    [host],
-  );
-  return rows.length;
+export async function upsertRunnerState(q: Queryable, id: string, state: string, error: string | null): Promise<void> {
+  await q.query("UPDATE runners SET state = $2, error = $3, updated_at = now() WHERE id = $1", [id, state, error]);
 }

@@ -15,6 +15,7 @@ import * as repo from "./repo";
 import type { AppRow, RevisionRow } from "./repo";
 import { LocalBackend, LocalRunner, RunnerStartError } from "./backends/local";
 import type { Logger } from "./log";
+import { crashBackoffMs, shouldScaleUp, wantedRunners } from "./autoscaler";
 
 export type RunnerState =
   | "PENDING"
@@ -64,8 +65,17 @@ interface Waiter {
   resolve(): void;
 }
 
+interface Backoff {
+  failures: number;
+  until: number;
+}
+
 export class RunnerManager {
   private readonly runners = new Map<string, ManagedRunner>();
+  /** Consecutive start failures per revision (CRASH_BACKOFF). */
+  private readonly backoff = new Map<string, Backoff>();
+  /** Runners each app wanted at its last reconcile; the reaper keeps at least this many. */
+  private readonly wanted = new Map<string, number>();
   private waiters: Waiter[] = [];
   private readonly graceMs: number;
   private readonly reaper: NodeJS.Timeout;
@@ -75,6 +85,12 @@ export class RunnerManager {
     this.graceMs = opts.graceMs ?? 5000;
     this.reaper = setInterval(() => void this.reap().catch((e) => opts.log.error({ err: String(e) }, "reaper")), opts.reapIntervalMs ?? 1000);
     this.reaper.unref();
+  }
+
+  countByState(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const r of this.runners.values()) m.set(r.state, (m.get(r.state) ?? 0) + 1);
+    return m;
   }
 
   list(appId: string): ManagedRunner[] {
@@ -101,12 +117,74 @@ export class RunnerManager {
       );
       const starting = active.filter((r) => r.state === "PENDING" || r.state === "SETUP").length;
       const waiting = this.waiters.filter((w) => w.appId === app.id).length + 1;
-      if (active.length < Math.max(1, app.scaling.max_concurrency) && starting * revision.code_settings.max_multiplexing < waiting) {
+      if (
+        active.length < Math.max(1, app.scaling.max_concurrency) &&
+        starting * revision.code_settings.max_multiplexing < waiting &&
+        !this.inBackoff(revision.id)
+      ) {
         const r = this.start(app, revision);
         r.ready.catch(() => undefined);
       }
       await this.waitForCapacity(app.id, revision.id, signal);
     }
+  }
+
+  /** A lease on a ready runner of the revision with a free slot, not among `exclude`; no waiting. */
+  tryLease(appId: string, revisionId: string, exclude: readonly string[] = []): Lease | undefined {
+    const free = this.list(appId).find(
+      (r) =>
+        r.revisionId === revisionId &&
+        (r.state === "IDLE" || r.state === "RUNNING") &&
+        r.inFlight < r.maxMultiplexing &&
+        !exclude.includes(r.id),
+    );
+    return free ? this.lease(free) : undefined;
+  }
+
+  /**
+   * The autoscaler's step for one app: computes the wanted runner count from
+   * demand (in flight + queued) and starts runners up to it.
+   */
+  reconcile(app: AppRow, revision: RevisionRow, queued: number, oldestWaitMs: number): { wanted: number; live: number } {
+    const mine = this.list(app.id).filter(
+      (r) => r.revisionId === revision.id && ["PENDING", "SETUP", "IDLE", "RUNNING"].includes(r.state),
+    );
+    const inFlight = mine.reduce((n, r) => n + r.inFlight, 0);
+    const wanted = wantedRunners(app.scaling, revision.code_settings.max_multiplexing, inFlight + queued);
+    this.wanted.set(app.id, wanted);
+    if (shouldScaleUp(mine.length, wanted, queued, oldestWaitMs, app.scaling) && !this.inBackoff(revision.id)) {
+      for (let i = mine.length; i < wanted; i++) this.start(app, revision).ready.catch(() => undefined);
+    }
+    return { wanted, live: mine.length };
+  }
+
+  /** Stops a runner that answered 503 or failed its health check; demand starts a replacement. */
+  async replace(runnerId: string, reason: string): Promise<void> {
+    const r = this.runners.get(runnerId);
+    if (!r) return;
+    this.opts.log.warn({ runner_id: runnerId, reason }, "replacing runner");
+    await this.stop(r, "force");
+  }
+
+  /** Restarts every runner of an app (a rollout): graceful lets them finish what they hold. */
+  async rollout(appId: string, mode: "graceful" | "force"): Promise<number> {
+    const rs = this.list(appId);
+    await Promise.all(rs.map((r) => this.stop(r, mode)));
+    return rs.length;
+  }
+
+  /** Seconds until a crashed revision may start runners again, or 0. */
+  backoffRemaining(revisionId: string): number {
+    const b = this.backoff.get(revisionId);
+    return b ? Math.max(0, Math.ceil((b.until - Date.now()) / 1000)) : 0;
+  }
+
+  backoffFailures(revisionId: string): number {
+    return this.backoff.get(revisionId)?.failures ?? 0;
+  }
+
+  private inBackoff(revisionId: string): boolean {
+    return this.backoffRemaining(revisionId) > 0;
   }
 
   /** Starts a runner and resolves once it is healthy; rejects with RunnerStartError otherwise. */
@@ -182,6 +260,7 @@ export class RunnerManager {
       if (runner.state !== "SETUP") return; // stopped while starting
       runner.state = "IDLE";
       runner.lastActive = Date.now();
+      this.backoff.delete(revision.id);
       await this.persist(runner);
       log.info({ setup_ms: Date.now() - runner.startedAt }, "runner ready");
       void proc.exited.then((exit) => this.onExit(runner, exit.code, exit.signal));
@@ -189,6 +268,8 @@ export class RunnerManager {
     } catch (err) {
       runner.state = "DEAD";
       this.runners.delete(runner.id);
+      const failures = (this.backoff.get(revision.id)?.failures ?? 0) + 1;
+      this.backoff.set(revision.id, { failures, until: Date.now() + crashBackoffMs(failures) });
       await this.persist(runner, err instanceof Error ? err.message : String(err));
       log.warn({ err: err instanceof RunnerStartError ? err.message.split("\n")[0] : String(err) }, "runner failed to start");
       this.wake(app.id);
@@ -278,8 +359,9 @@ export class RunnerManager {
         continue;
       }
       let live = runners.filter((r) => r.state === "IDLE" || r.state === "RUNNING").length;
+      const keep = Math.max(app.scaling.min_concurrency, this.wanted.get(appId) ?? 0);
       for (const r of runners) {
-        if (live <= app.scaling.min_concurrency) break;
+        if (live <= keep) break;
         if (r.state === "IDLE" && Date.now() - r.lastActive > app.scaling.keep_alive * 1000) {
           live--;
           this.opts.log.info({ runner_id: r.id, app: app.name }, "stopping idle runner (keep_alive passed)");

@@ -15,7 +15,9 @@ import type { RunnerManager } from "../runners";
 import type { Logger } from "../log";
 import * as S from "./schemas";
 import { openApiDocument } from "./openapi";
-import { registerSyncGateway } from "../gateway/sync";
+import { registerGateway } from "../gateway/routes";
+import type { Dispatcher } from "../queue/dispatcher";
+import type { PlatformMetrics } from "../metrics";
 import { presentApp, presentRevision, presentRunner } from "./present";
 
 export interface ServerDeps {
@@ -24,6 +26,8 @@ export interface ServerDeps {
   readonly runners: RunnerManager;
   readonly log: Logger;
   readonly version: string;
+  readonly dispatcher: Dispatcher;
+  readonly metrics: PlatformMetrics;
 }
 
 declare module "fastify" {
@@ -198,7 +202,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     { prefix: "/v1" },
   );
 
-  registerSyncGateway(app, { db, runners: deps.runners, log, authenticate });
+  app.get("/metrics", async (_req, reply) => {
+    const m = deps.metrics;
+    m.runners.reset();
+    for (const [state, n] of deps.runners.countByState()) m.runners.set({ state }, n);
+    return reply.header("content-type", m.registry.contentType).send(await m.registry.metrics());
+  });
+
+  registerGateway(app, { db, runners: deps.runners, dispatcher: deps.dispatcher, metrics: deps.metrics, log, authenticate });
   return app;
 }
 

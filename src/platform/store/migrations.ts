@@ -81,6 +81,47 @@ CREATE TABLE runners (
 CREATE INDEX runners_app ON runners (app_id, state);
 `,
   },
+  {
+    id: 2,
+    name: "request queue",
+    sql: `
+CREATE TABLE requests (
+  id                  text PRIMARY KEY,
+  app_id              text NOT NULL,
+  owner               text NOT NULL,
+  alias               text NOT NULL,
+  path                text NOT NULL DEFAULT '/',
+  status              text NOT NULL CHECK (status IN ('IN_QUEUE', 'IN_PROGRESS', 'COMPLETED')),
+  payload             bytea NOT NULL,
+  content_type        text NOT NULL DEFAULT 'application/json',
+  caller              text,
+  webhook_url         text,
+  no_retry            boolean NOT NULL DEFAULT false,
+  start_deadline      timestamptz,
+  attempts            integer NOT NULL DEFAULT 0,
+  excluded_runners    jsonb NOT NULL DEFAULT '[]',
+  lease_owner         text,
+  lease_expires_at    timestamptz,
+  runner_id           text,
+  cancel_requested    boolean NOT NULL DEFAULT false,
+  result_status       integer,
+  result_body         bytea,
+  result_content_type text,
+  error               text,
+  error_type          text,
+  logs                jsonb NOT NULL DEFAULT '[]',
+  created_at          timestamptz NOT NULL DEFAULT now(),
+  started_at          timestamptz,
+  completed_at        timestamptz,
+  webhook_state       text,
+  webhook_attempts    integer NOT NULL DEFAULT 0,
+  webhook_next_at     timestamptz
+);
+CREATE INDEX requests_waiting ON requests (app_id, created_at) WHERE status = 'IN_QUEUE';
+CREATE INDEX requests_leased ON requests (lease_expires_at) WHERE status = 'IN_PROGRESS';
+CREATE INDEX requests_webhooks ON requests (webhook_next_at) WHERE webhook_state = 'pending'
+`,
+  },
 ];
 
 const LOCK_ID = 7_412_001;

@@ -1,0 +1,167 @@
+/**
+ * Computes the deploy check of one app: which production-facing values the
+ * deploy changes, following the inheritance rules of docs/semantics.md:
+ *
+ * - runtime-tunable values (keep_alive … regions) stay the live ones unless
+ *   `resetScale`; a first deployment takes the code's values. A code value that
+ *   differs from the live one without `resetScale` is listed with its live
+ *   value kept and the note NOTE_NEEDS_RESET, so a reviewer sees it.
+ * - code values (max_multiplexing, startup_timeout, machine_types, num_gpus)
+ *   always come from the revision being activated.
+ * - auth mode is set by every deploy.
+ * - source files and source object make a new revision when they differ.
+ */
+import { createHash } from "node:crypto";
+import {
+  CODE_SETTINGS_DEFAULTS,
+  CODE_SETTING_KEYS,
+  RUNTIME_SCALING_DEFAULTS,
+  RUNTIME_SCALING_KEYS,
+  type CodeSettings,
+  type RuntimeScaling,
+} from "../spec/catalog";
+import type { CheckFileEntry, CheckRow, DeployCheck, LiveState, PlannedDeploy } from "./types";
+
+/** Production column of a first deployment. */
+export const NOT_APPLICABLE = "n/a";
+/** Note of a runtime-tunable value whose code value differs from the live one, without resetScale. */
+export const NOTE_NEEDS_RESET = "Code value will not apply without resetScale";
+/** Note of a runtime-tunable value that resetScale sets back to the code's value. */
+export const NOTE_RESET = "reset by resetScale";
+/** Note of a code value that changes with the new revision. */
+export const NOTE_NEW_REVISION = "new revision";
+/** Note of a code value whose live revision could not be read. */
+export const NOTE_LIVE_UNKNOWN = "live revision could not be read";
+
+/** Display order of the code values. */
+const CODE_ORDER: readonly (keyof CodeSettings)[] = ["machine_types", "num_gpus", "max_multiplexing", "startup_timeout"];
+const SECONDS = new Set<string>(["keep_alive", "scaling_delay", "request_timeout", "startup_timeout"]);
+
+export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): DeployCheck {
+  const app = live.app;
+  // An app without an active revision (its first deploy failed) is still a first deployment:
+  // nothing serves traffic and the code's values apply.
+  const first = !app || !app.revision;
+  const liveRev = !first && live.revision && live.revision.id === app.revision ? live.revision : undefined;
+  const rows: CheckRow[] = [];
+
+  // ---- source
+  const filesNow = liveRev ? liveRev.files : undefined;
+  const changed = filesNow ? changedFiles(filesNow, plan.files) : undefined;
+  if (first) {
+    rows.push({ setting: "Source files", production: NOT_APPLICABLE, afterDeploy: filesLabel(plan.files), note: "" });
+    rows.push({ setting: "Source object", production: NOT_APPLICABLE, afterDeploy: plan.sourceObject, note: "" });
+  } else if (!liveRev) {
+    rows.push({ setting: "Source files", production: "unknown", afterDeploy: filesLabel(plan.files), note: NOTE_LIVE_UNKNOWN });
+    rows.push({ setting: "Source object", production: "unknown", afterDeploy: plan.sourceObject, note: NOTE_LIVE_UNKNOWN });
+  } else {
+    if (changed!.length > 0) {
+      rows.push({ setting: "Source files", production: filesLabel(filesNow!), afterDeploy: filesLabel(plan.files), note: changedNote(changed!) });
+    }
+    if (liveRev.source_object !== plan.sourceObject) {
+      rows.push({ setting: "Source object", production: liveRev.source_object, afterDeploy: plan.sourceObject, note: "" });
+    }
+  }
+
+  // ---- auth
+  if (first || app.auth_mode !== plan.authMode) {
+    rows.push({ setting: "Auth mode", production: first ? NOT_APPLICABLE : app.auth_mode, afterDeploy: plan.authMode, note: "" });
+  }
+
+  // ---- code values: always those of the revision being activated
+  for (const key of CODE_ORDER) {
+    const next = formatValue(key, plan.codeSettings[key]);
+    if (first) {
+      rows.push({ setting: key, production: NOT_APPLICABLE, afterDeploy: next, note: "" });
+    } else if (!liveRev) {
+      rows.push({ setting: key, production: "unknown", afterDeploy: next, note: NOTE_LIVE_UNKNOWN });
+    } else {
+      const now = formatValue(key, liveRev.code_settings?.[key] ?? CODE_SETTINGS_DEFAULTS[key]);
+      if (now !== next) rows.push({ setting: key, production: now, afterDeploy: next, note: NOTE_NEW_REVISION });
+    }
+  }
+
+  // ---- runtime-tunable values: live unless resetScale; the code's on a first deployment
+  for (const key of RUNTIME_SCALING_KEYS) {
+    const code = formatValue(key, plan.scaling[key]);
+    if (first) {
+      rows.push({ setting: key, production: NOT_APPLICABLE, afterDeploy: code, note: "" });
+      continue;
+    }
+    const now = formatValue(key, app.scaling?.[key] ?? RUNTIME_SCALING_DEFAULTS[key]);
+    if (now === code) continue;
+    rows.push(
+      plan.resetScale
+        ? { setting: key, production: now, afterDeploy: code, note: NOTE_RESET }
+        : { setting: key, production: now, afterDeploy: now, note: NOTE_NEEDS_RESET },
+    );
+  }
+
+  const newRevision =
+    first ||
+    !liveRev ||
+    changed!.length > 0 ||
+    liveRev.source_object !== plan.sourceObject ||
+    CODE_SETTING_KEYS.some(
+      (k) => formatValue(k, liveRev.code_settings?.[k] ?? CODE_SETTINGS_DEFAULTS[k]) !== formatValue(k, plan.codeSettings[k]),
+    );
+
+  return {
+    appName: plan.appName,
+    environment: plan.environment,
+    currentRevision: first ? undefined : app.revision!,
+    firstDeployment: first,
+    sourceObject: plan.sourceObject,
+    authCurrent: first ? undefined : app.auth_mode,
+    authNext: plan.authMode,
+    authChanges: !first && app.auth_mode !== plan.authMode,
+    strategy: plan.strategy,
+    buildCache: plan.noCache ? "disabled (no-cache)" : "enabled",
+    newRevision,
+    rows,
+  };
+}
+
+/** A value as the table shows it: seconds with `s`, percentages with `%`, lists comma-separated, no regions as `any`. */
+export function formatValue(key: keyof RuntimeScaling | keyof CodeSettings | string, value: unknown): string {
+  if (Array.isArray(value)) {
+    if (key === "regions" && value.length === 0) return "any";
+    return value.length === 0 ? "none" : value.join(", ");
+  }
+  if (typeof value === "number") {
+    if (SECONDS.has(key)) return `${value}s`;
+    if (key === "concurrency_buffer_perc") return `${value}%`;
+    return String(value);
+  }
+  return value === undefined || value === null ? "unset" : String(value);
+}
+
+/** Paths whose content or mode differ, or that exist on one side only; sorted. */
+export function changedFiles(
+  before: Readonly<Record<string, CheckFileEntry>>,
+  after: Readonly<Record<string, CheckFileEntry>>,
+): string[] {
+  const paths = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...paths]
+    .filter((p) => before[p]?.hash !== after[p]?.hash || before[p]?.mode !== after[p]?.mode)
+    .sort();
+}
+
+/** Short, order-independent fingerprint of a file set: 8 hex digits of sha256 over path, hash and mode. */
+export function filesFingerprint(files: Readonly<Record<string, CheckFileEntry>>): string {
+  const h = createHash("sha256");
+  for (const p of Object.keys(files).sort()) h.update(`${p}\0${files[p].hash}\0${files[p].mode}\n`);
+  return h.digest("hex").slice(0, 8);
+}
+
+function filesLabel(files: Readonly<Record<string, CheckFileEntry>>): string {
+  const n = Object.keys(files).length;
+  return `${n} ${n === 1 ? "file" : "files"} (${filesFingerprint(files)})`;
+}
+
+/** `1 file changed: app.py`, `5 files changed: a.py, b.py, c.py, +2 more`. */
+function changedNote(paths: readonly string[]): string {
+  const shown = paths.slice(0, 3).join(", ");
+  const more = paths.length > 3 ? `, +${paths.length - 3} more` : "";
+  return `${paths.length} ${paths.length === 1 ? "file" : "files"} changed: ${shown}${more}`;
+}

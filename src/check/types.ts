@@ -1,0 +1,79 @@
+/**
+ * The deploy check's model: what FalApp is about to deploy, what the platform
+ * serves now, and the summary computed from both. Plain data, no Pulumi.
+ */
+import type { AuthMode, CodeSettings, RuntimeScaling, StrategyName } from "../spec/catalog";
+
+export interface CheckFileEntry {
+  readonly hash: string;
+  readonly mode: number;
+}
+
+/** What the program is about to deploy (FalApp's resolved settings). */
+export interface PlannedDeploy {
+  readonly appName: string;
+  readonly environment: string;
+  /** `path/file.py::Class`. */
+  readonly sourceObject: string;
+  readonly files: Readonly<Record<string, CheckFileEntry>>;
+  readonly authMode: AuthMode;
+  readonly strategy: StrategyName;
+  readonly codeSettings: CodeSettings;
+  /** The code's runtime-tunable values. */
+  readonly scaling: RuntimeScaling;
+  readonly resetScale: boolean;
+  /** `noCache` was set: shown as a disabled build cache. */
+  readonly noCache: boolean;
+}
+
+/** The live app as the platform reports it (GET /v1/apps/<name>). */
+export interface LiveApp {
+  readonly revision: string | null;
+  readonly auth_mode: AuthMode;
+  readonly scaling: RuntimeScaling;
+}
+
+/** The revision the live app serves (GET /v1/revisions/<id>). */
+export interface LiveRevision {
+  readonly id: string;
+  readonly source_object: string;
+  readonly code_settings: CodeSettings;
+  readonly files: Readonly<Record<string, CheckFileEntry>>;
+}
+
+/**
+ * What the platform serves now. `app` undefined: the app does not exist (first
+ * deployment). `revision` undefined while `app.revision` is set: the live
+ * revision could not be read, so its code values show as `unknown`.
+ */
+export interface LiveState {
+  readonly app?: LiveApp;
+  readonly revision?: LiveRevision;
+}
+
+export interface CheckRow {
+  readonly setting: string;
+  /** Value now served; `n/a` on a first deployment. */
+  readonly production: string;
+  /** Value served after the deploy. */
+  readonly afterDeploy: string;
+  readonly note: string;
+}
+
+export interface DeployCheck {
+  readonly appName: string;
+  readonly environment: string;
+  /** Live revision id, or undefined on a first deployment. */
+  readonly currentRevision?: string;
+  readonly firstDeployment: boolean;
+  readonly sourceObject: string;
+  /** Live auth mode, or undefined on a first deployment. */
+  readonly authCurrent?: AuthMode;
+  readonly authNext: AuthMode;
+  readonly authChanges: boolean;
+  readonly strategy: StrategyName;
+  readonly buildCache: "enabled" | "disabled (no-cache)";
+  /** Whether the deploy makes a new revision (code or code settings differ from the live revision). */
+  readonly newRevision: boolean;
+  readonly rows: readonly CheckRow[];
+}

@@ -1,0 +1,238 @@
+/**
+ * The gateway's handlers, independent of how a call arrived: directly
+ * (/run/..., /queue/...) or through the fal client's proxy convention
+ * (any method to /fal/proxy with the real target in x-fal-target-url).
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
+import type { Db } from "../store/db";
+import * as repo from "../repo";
+import type { AppRow, KeyRow } from "../repo";
+import * as qs from "../queue/queueStore";
+import type { Dispatcher } from "../queue/dispatcher";
+import type { RunnerManager } from "../runners";
+import type { Logger } from "../log";
+import type { PlatformMetrics } from "../metrics";
+import { PlatformError } from "../errors";
+import { parseAliasName } from "../../spec/catalog";
+import { authorizeCall } from "./auth";
+
+export interface GatewayCall {
+  readonly method: string;
+  readonly owner: string;
+  readonly alias: string;
+  /** Path after owner/alias, always starting with "/". */
+  readonly subpath: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  /** Base URL of the queue as the caller reached it, for response_url etc. */
+  readonly queueBase: string;
+  readonly key: KeyRow | undefined;
+}
+
+export interface GatewayAnswer {
+  readonly status: number;
+  readonly headers?: Record<string, string>;
+  readonly body: Buffer | object;
+}
+
+export interface GatewayDeps {
+  readonly db: Db;
+  readonly runners: RunnerManager;
+  readonly dispatcher: Dispatcher;
+  readonly log: Logger;
+  readonly metrics: PlatformMetrics;
+}
+
+const FORWARDED = ["content-type", "accept", "user-agent"];
+const REQUEST_PATH = /^\/requests\/([^/]+)(\/status|\/cancel)?\/?$/;
+
+async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow> {
+  const { app: name, environment } = parseAliasName(call.alias);
+  const app = await repo.getApp(deps.db, call.owner, name, environment);
+  if (!app || !app.current_revision) throw new PlatformError(404, "not_found", `no deployed app '${call.owner}/${call.alias}'`);
+  authorizeCall(app, call.key);
+  return app;
+}
+
+/** Synchronous call: waits for the runner's answer; never retried. */
+export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnswer> {
+  const app = await resolveApp(deps, call);
+  const revision = (await repo.getRevision(deps.db, app.current_revision!))!;
+  const requestId = randomUUID();
+  const log = deps.log.child({ request_id: requestId, app: app.name, env: app.environment });
+  const deadline = AbortSignal.timeout(app.scaling.request_timeout * 1000);
+  const lease = await deps.runners.acquire(app, revision, deadline).catch((err) => {
+    if (deadline.aborted) {
+      deps.metrics.outcomes.inc({ mode: "sync", outcome: "timeout" });
+      throw new PlatformError(504, "timeout", `no runner became free within request_timeout (${app.scaling.request_timeout} s)`);
+    }
+    throw err;
+  });
+  const started = Date.now();
+  let outcome = "error";
+  try {
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "x-fal-request-id": requestId,
+      "x-fal-endpoint": `${call.owner}/${call.alias}${call.subpath === "/" ? "" : call.subpath}`,
+    };
+    for (const h of FORWARDED) {
+      const v = call.headers[h];
+      if (typeof v === "string") headers[h] = v;
+    }
+    if (call.key) headers["x-fal-caller-key-id"] = call.key.key_id;
+    const res = await fetch(lease.url + call.subpath, {
+      method: "POST",
+      headers,
+      body: call.body.length > 0 ? call.body : "{}",
+      signal: deadline,
+    });
+    const body = Buffer.from(await res.arrayBuffer());
+    deps.metrics.requestDuration.observe({ mode: "sync" }, (Date.now() - started) / 1000);
+    outcome = res.status < 400 ? "ok" : "error";
+    log.info({ status: res.status, ms: Date.now() - started, runner_id: lease.runner.id }, "sync request");
+    return {
+      status: res.status,
+      headers: { "x-fal-request-id": requestId, "content-type": res.headers.get("content-type") ?? "application/json" },
+      body,
+    };
+  } catch (err) {
+    if (deadline.aborted) {
+      outcome = "timeout";
+      throw new PlatformError(504, "timeout", `request_timeout (${app.scaling.request_timeout} s) passed`);
+    }
+    log.warn({ err: String(err), runner_id: lease.runner.id }, "runner connection failed");
+    throw new PlatformError(502, "runner_unavailable", "the runner did not answer");
+  } finally {
+    lease.release();
+    deps.metrics.outcomes.inc({ mode: "sync", outcome });
+  }
+}
+
+/** The queue protocol: submit, status, result, cancel. */
+export async function queueCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnswer> {
+  const m = REQUEST_PATH.exec(call.subpath);
+  if (call.method === "GET" && m && m[2] === "/status") return status(deps, call, m[1]);
+  if (call.method === "GET" && m && !m[2]) return result(deps, call, m[1]);
+  if (call.method === "PUT" && m && m[2] === "/cancel") return cancel(deps, call, m[1]);
+  if (call.method === "POST") return submit(deps, call);
+  throw new PlatformError(405, "method_not_allowed", `${call.method} ${call.subpath} is not part of the queue protocol`);
+}
+
+function urls(call: GatewayCall, id: string) {
+  const base = `${call.queueBase}/${call.owner}/${call.alias}/requests/${id}`;
+  return { response_url: base, status_url: `${base}/status`, cancel_url: `${base}/cancel` };
+}
+
+async function submit(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnswer> {
+  const app = await resolveApp(deps, call);
+  const timeoutHeader = call.headers["x-fal-request-timeout"];
+  let startTimeoutS: number | null = null;
+  if (typeof timeoutHeader === "string") {
+    startTimeoutS = Number(timeoutHeader);
+    if (!Number.isFinite(startTimeoutS) || startTimeoutS <= 0) {
+      throw new PlatformError(422, "invalid", `X-Fal-Request-Timeout must be a positive number of seconds, got ${JSON.stringify(timeoutHeader)}`);
+    }
+  }
+  const webhook = call.query.get("fal_webhook");
+  if (webhook !== null && !/^https?:\/\//.test(webhook)) {
+    throw new PlatformError(422, "invalid", `fal_webhook must be an http(s) URL, got ${JSON.stringify(webhook)}`);
+  }
+  const id = randomUUID();
+  const contentType = typeof call.headers["content-type"] === "string" ? call.headers["content-type"] : "application/json";
+  // Stored before the 2xx: from here on the request is answered, retried or reported failed.
+  await qs.insertRequest(deps.db, {
+    id,
+    appId: app.id,
+    owner: call.owner,
+    alias: call.alias,
+    path: call.subpath,
+    payload: call.body.length > 0 ? call.body : Buffer.from("{}"),
+    contentType,
+    caller: call.key?.key_id ?? null,
+    webhookUrl: webhook,
+    noRetry: isTruthy(call.headers["x-fal-no-retry"]),
+    startTimeoutS,
+  });
+  deps.dispatcher.kick();
+  const row = (await qs.getRequest(deps.db, id))!;
+  return {
+    status: 200,
+    headers: { "x-fal-request-id": id },
+    body: { request_id: id, gateway_request_id: id, ...urls(call, id), status: "IN_QUEUE", queue_position: await qs.queuePosition(deps.db, row) },
+  };
+}
+
+async function findRequest(deps: GatewayDeps, call: GatewayCall, id: string) {
+  const app = await resolveApp(deps, call);
+  const row = await qs.getRequest(deps.db, id);
+  if (!row || row.app_id !== app.id) throw new PlatformError(404, "not_found", `request '${id}' not found for ${call.owner}/${call.alias}`);
+  return row;
+}
+
+async function status(deps: GatewayDeps, call: GatewayCall, id: string): Promise<GatewayAnswer> {
+  const row = await findRequest(deps, call, id);
+  const withLogs = isTruthy(call.query.get("logs") ?? undefined);
+  const common = { request_id: id, ...urls(call, id) };
+  if (row.status === "IN_QUEUE") {
+    return { status: 202, body: { status: "IN_QUEUE", ...common, queue_position: await qs.queuePosition(deps.db, row) } };
+  }
+  if (row.status === "IN_PROGRESS") {
+    const logs = withLogs ? [...row.logs, ...(deps.dispatcher.liveLogs(id) ?? [])] : null;
+    return { status: 202, body: { status: "IN_PROGRESS", ...common, logs } };
+  }
+  const inference = row.started_at && row.completed_at ? (row.completed_at.getTime() - row.started_at.getTime()) / 1000 : null;
+  return {
+    status: 200,
+    body: {
+      status: "COMPLETED",
+      ...common,
+      logs: withLogs ? row.logs : null,
+      metrics: { inference_time: inference },
+      ...(row.error ? { error: row.error, error_type: row.error_type } : {}),
+    },
+  };
+}
+
+async function result(deps: GatewayDeps, call: GatewayCall, id: string): Promise<GatewayAnswer> {
+  const row = await findRequest(deps, call, id);
+  if (row.status !== "COMPLETED") {
+    return { status: 400, body: { detail: `request ${id} is ${row.status === "IN_QUEUE" ? "still in the queue" : "still in progress"}` } };
+  }
+  const headers: Record<string, string> = {
+    "x-fal-request-id": id,
+    "content-type": row.result_content_type ?? "application/json",
+  };
+  if (row.error_type === "request_timeout_user") headers["x-fal-request-timeout-type"] = "user";
+  return { status: row.result_status ?? 500, headers, body: Buffer.from(row.result_body ?? Buffer.from("{}")) };
+}
+
+async function cancel(deps: GatewayDeps, call: GatewayCall, id: string): Promise<GatewayAnswer> {
+  const row = await findRequest(deps, call, id);
+  if (row.status === "COMPLETED") return { status: 400, body: { status: "ALREADY_COMPLETED" } };
+  if (row.status === "IN_QUEUE") {
+    const done = await qs.completeWaiting(deps.db, id, {
+      status: 499,
+      body: Buffer.from(JSON.stringify({ detail: "the request was cancelled before it started" })),
+      contentType: "application/json",
+      error: "cancelled before it started",
+      errorType: "cancelled",
+    });
+    if (done) {
+      deps.metrics.outcomes.inc({ mode: "queue", outcome: "cancelled" });
+      return { status: 202, body: { status: "CANCELLATION_REQUESTED" } };
+    }
+  }
+  // In progress (here or in another process): the holder forwards it to the runner.
+  await qs.requestCancel(deps.db, id);
+  await deps.dispatcher.cancelHeld(id);
+  return { status: 202, body: { status: "CANCELLATION_REQUESTED" } };
+}
+
+function isTruthy(v: string | string[] | undefined): boolean {
+  if (v === undefined) return false;
+  const s = Array.isArray(v) ? v[0] : v;
+  return s !== "" && s !== "0" && s.toLowerCase() !== "false";
+}

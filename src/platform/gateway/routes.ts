@@ -1,0 +1,81 @@
+/**
+ * HTTP routes of the gateway:
+ *   POST /run/<owner>/<alias>[/<path>]                      synchronous
+ *   POST /queue/<owner>/<alias>[/<path>][?fal_webhook=URL]  submit
+ *   GET  /queue/<owner>/<alias>/requests/<id>/status[?logs=1]
+ *   GET  /queue/<owner>/<alias>/requests/<id>
+ *   PUT  /queue/<owner>/<alias>/requests/<id>/cancel
+ *   ANY  /fal/proxy   with x-fal-target-url: https://[queue.]fal.run/<owner>/<alias>/...
+ * The last is the official clients' proxy convention (`proxyUrl`).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { KeyRow } from "../repo";
+import { PlatformError } from "../errors";
+import { queueCall, syncCall, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
+
+export const PROXY_PATH = "/fal/proxy";
+
+export function registerGateway(
+  server: FastifyInstance,
+  deps: GatewayDeps & { authenticate: (req: FastifyRequest) => Promise<KeyRow | undefined> },
+): void {
+  server.register(async (scope) => {
+    // Bodies pass through to runners untouched.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+
+    const base = (req: FastifyRequest) => `${req.protocol}://${req.headers.host}`;
+    const toCall = async (req: FastifyRequest, owner: string, alias: string, rest: string, search: string, queueBase: string): Promise<GatewayCall> => ({
+      method: req.method,
+      owner,
+      alias,
+      subpath: "/" + rest.replace(/^\/+/, ""),
+      query: new URLSearchParams(search),
+      headers: req.headers,
+      body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+      queueBase,
+      key: await deps.authenticate(req),
+    });
+    const send = (reply: FastifyReply, a: GatewayAnswer) => {
+      for (const [k, v] of Object.entries(a.headers ?? {})) reply.header(k, v);
+      return reply.status(a.status).send(a.body);
+    };
+    const search = (req: FastifyRequest) => (req.url.includes("?") ? req.url.slice(req.url.indexOf("?") + 1) : "");
+    const params = (req: FastifyRequest) => req.params as { owner: string; alias: string; "*"?: string };
+
+    const sync = async (req: FastifyRequest, reply: FastifyReply) => {
+      const p = params(req);
+      return send(reply, await syncCall(deps, await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req), `${base(req)}/queue`)));
+    };
+    const queue = async (req: FastifyRequest, reply: FastifyReply) => {
+      const p = params(req);
+      return send(reply, await queueCall(deps, await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req), `${base(req)}/queue`)));
+    };
+    scope.post("/run/:owner/:alias", sync);
+    scope.post("/run/:owner/:alias/*", sync);
+    for (const method of ["GET", "POST", "PUT"] as const) {
+      scope.route({ method, url: "/queue/:owner/:alias", handler: queue });
+      scope.route({ method, url: "/queue/:owner/:alias/*", handler: queue });
+    }
+
+    scope.route({
+      method: ["GET", "POST", "PUT"],
+      url: PROXY_PATH,
+      handler: async (req, reply) => {
+        const target = req.headers["x-fal-target-url"];
+        if (typeof target !== "string") throw new PlatformError(400, "bad_request", "missing x-fal-target-url header");
+        let url: URL;
+        try {
+          url = new URL(target);
+        } catch {
+          throw new PlatformError(400, "bad_request", `x-fal-target-url is not a URL: ${JSON.stringify(target)}`);
+        }
+        const [owner, alias, ...rest] = url.pathname.replace(/^\/+/, "").split("/");
+        if (!owner || !alias) throw new PlatformError(400, "bad_request", `x-fal-target-url names no <owner>/<app>: ${JSON.stringify(target)}`);
+        const call = await toCall(req, owner, alias, rest.join("/"), url.search.replace(/^\?/, ""), `${base(req)}/queue`);
+        const isQueue = url.hostname.startsWith("queue.");
+        return send(reply, isQueue ? await queueCall(deps, call) : await syncCall(deps, call));
+      },
+    });
+  });
+}

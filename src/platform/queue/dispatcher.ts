@@ -1,0 +1,354 @@
+/**
+ * Takes queued requests to runners. Each platform process runs one: it claims
+ * a request only when one of its runners has a free slot (so a claim is never
+ * left waiting), holds it under a renewed lease, and applies fal's retry rules:
+ *
+ *  - 503: retried on another runner, and that runner is replaced;
+ *  - 504 and lost connections: retried on another runner;
+ *  - 500/502: not retried; the runner's health is checked;
+ *  - 4xx: never retried; X-Fal-No-Retry turns retries off;
+ *  - at most 10 retries.
+ *
+ * It also puts back requests whose holder died (expired leases), answers 504
+ * to requests whose X-Fal-Request-Timeout passed before processing started,
+ * forwards cancellations, and delivers webhooks with backoff.
+ */
+import type { Db } from "../store/db";
+import * as repo from "../repo";
+import type { AppRow, RevisionRow } from "../repo";
+import * as qs from "./queueStore";
+import type { QueueLog, RequestRow } from "./queueStore";
+import type { Lease, RunnerManager } from "../runners";
+import type { Logger } from "../log";
+import type { PlatformMetrics } from "../metrics";
+import { aliasName } from "../../spec/catalog";
+
+export const MAX_RETRIES = 10;
+
+export interface DispatcherOptions {
+  readonly db: Db;
+  readonly runners: RunnerManager;
+  readonly log: Logger;
+  readonly metrics: PlatformMetrics;
+  /** This process's lease-owner id: `<hostname>:<pid>`. */
+  readonly owner: string;
+  /** How often the queue is polled for work other processes accepted. Default 100 ms. */
+  readonly pollMs?: number;
+  /** Lease length; renewed every third of it. Default 15 s. */
+  readonly leaseMs?: number;
+  /** First webhook retry delay, doubling each time (10 attempts ≈ 2 h at 7.5 s). Default 7500 ms. */
+  readonly webhookBaseDelayMs?: number;
+}
+
+interface Held {
+  readonly row: RequestRow;
+  readonly lease: Lease;
+  readonly abort: AbortController;
+  readonly logs: QueueLog[];
+  cancelSent: boolean;
+}
+
+export class Dispatcher {
+  private readonly held = new Map<string, Held>();
+  private timer?: NodeJS.Timeout;
+  private maintenance?: NodeJS.Timeout;
+  private running = false;
+  private again = false;
+  private stopped = false;
+  private readonly leaseMs: number;
+
+  constructor(private readonly opts: DispatcherOptions) {
+    this.leaseMs = opts.leaseMs ?? 15_000;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.kick(), this.opts.pollMs ?? 100);
+    this.maintenance = setInterval(() => void this.maintain().catch((e) => this.opts.log.error({ err: String(e) }, "queue maintenance failed")), Math.min(1000, this.leaseMs / 3));
+    this.timer.unref();
+    this.maintenance.unref();
+    this.kick();
+  }
+
+  /** Stops claiming; requests still held finish (or their leases expire and another process retries them). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearInterval(this.maintenance);
+    const deadline = Date.now() + 10_000;
+    while (this.held.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  /** Runs a dispatch pass now (after a submit, or when a runner frees up). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void this.pass()
+      .catch((e) => this.opts.log.error({ err: String(e) }, "dispatch pass failed"))
+      .finally(() => {
+        this.running = false;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** Lines a runner printed; attributed to its request when it holds exactly one. */
+  onRunnerOutput(runnerId: string, stream: "stdout" | "stderr", line: string): void {
+    let only: Held | undefined;
+    for (const h of this.held.values()) {
+      if (h.lease.runner.id !== runnerId) continue;
+      if (only) return;
+      only = h;
+    }
+    only?.logs.push({ message: line, level: stream === "stderr" ? "STDERR" : "INFO", source: "user", timestamp: new Date().toISOString() });
+  }
+
+  /** Logs of a request this process holds right now (for IN_PROGRESS status). */
+  liveLogs(requestId: string): QueueLog[] | undefined {
+    return this.held.get(requestId)?.logs;
+  }
+
+  /** Forwards a cancel to the runner if this process holds the request. */
+  async cancelHeld(requestId: string): Promise<boolean> {
+    const h = this.held.get(requestId);
+    if (!h) return false;
+    await this.sendCancel(h);
+    return true;
+  }
+
+  private async pass(): Promise<void> {
+    const { db, runners } = this.opts;
+    const waiting = await qs.waitingByApp(db);
+    for (const w of waiting) {
+      const app = await repo.getAppById(db, w.app_id);
+      const revision = app?.current_revision ? await repo.getRevision(db, app.current_revision) : undefined;
+      if (!app || !revision) {
+        await this.failWaitingOf(w.app_id, 404, "the app was deleted or has no active revision", "app_unavailable");
+        continue;
+      }
+      runners.reconcile(app, revision, w.queued, w.oldest_wait_ms);
+      for (;;) {
+        const lease = runners.tryLease(app.id, revision.id);
+        if (!lease) break;
+        const row = await qs.claimNext(db, app.id, lease.runner.id, this.opts.owner, this.leaseMs);
+        if (!row) {
+          lease.release();
+          break;
+        }
+        this.opts.metrics.queueWait.observe((Date.now() - new Date(row.created_at).getTime()) / 1000);
+        void this.process(row, lease, app, revision);
+      }
+    }
+  }
+
+  private async process(row: RequestRow, lease: Lease, app: AppRow, revision: RevisionRow): Promise<void> {
+    const { db, log: baseLog, metrics } = this.opts;
+    const log = baseLog.child({ request_id: row.id, app: app.name, env: app.environment, runner_id: lease.runner.id, attempt: row.attempts });
+    const abort = new AbortController();
+    const held: Held = { row, lease, abort, logs: [], cancelSent: false };
+    this.held.set(row.id, held);
+    const started = Date.now();
+    const timeout = AbortSignal.timeout(app.scaling.request_timeout * 1000);
+    let outcome: "ok" | "error" | "retried" | "timeout" | "cancelled" = "error";
+    try {
+      let res: Response;
+      try {
+        res = await fetch(lease.url + row.path, {
+          method: "POST",
+          headers: {
+            "content-type": row.content_type,
+            "x-fal-request-id": row.id,
+            "x-fal-endpoint": `${row.owner}/${row.alias}${row.path === "/" ? "" : row.path}`,
+            ...(row.caller ? { "x-fal-caller-key-id": row.caller } : {}),
+          },
+          body: Buffer.from(row.payload),
+          signal: AbortSignal.any([abort.signal, timeout]),
+        });
+      } catch (err) {
+        if (timeout.aborted) {
+          outcome = "timeout";
+          await this.finish(held, { status: 504, body: detail(`request_timeout (${app.scaling.request_timeout} s) passed while processing`), contentType: "application/json", error: "request_timeout passed", errorType: "request_timeout" });
+          return;
+        }
+        // Lost connection: the runner is gone or broken. Retry elsewhere and replace it.
+        log.warn({ err: String((err as { cause?: unknown }).cause ?? err) }, "runner connection lost");
+        void this.opts.runners.replace(lease.runner.id, "connection lost");
+        outcome = (await this.retryOrFail(held, 502, "the runner connection was lost", "runner_disconnected")) ? "retried" : "error";
+        return;
+      }
+      const body = Buffer.from(await res.arrayBuffer());
+      const contentType = res.headers.get("content-type") ?? "application/json";
+      metrics.requestDuration.observe({ mode: "queue" }, (Date.now() - started) / 1000);
+
+      if (res.status === 503 || res.status === 504) {
+        if (res.status === 503) void this.opts.runners.replace(lease.runner.id, "answered 503");
+        outcome = (await this.retryOrFail(held, res.status, `the runner answered ${res.status}`, "runner_unavailable", { body, contentType })) ? "retried" : "error";
+        return;
+      }
+      if (res.status === 500 || res.status === 502) void this.healthCheck(lease);
+      const ok = res.status < 400;
+      outcome = held.cancelSent ? "cancelled" : ok ? "ok" : "error";
+      await this.finish(held, {
+        status: res.status,
+        body,
+        contentType,
+        error: ok ? undefined : errorText(body),
+        errorType: ok ? undefined : res.status >= 500 ? "runner_error" : "client_error",
+      });
+      log.info({ status: res.status, ms: Date.now() - started }, "queue request done");
+    } finally {
+      this.held.delete(row.id);
+      lease.release();
+      metrics.outcomes.inc({ mode: "queue", outcome });
+      this.kick();
+    }
+  }
+
+  /** Requeues for another runner unless retries are off or used up; true when requeued. */
+  private async retryOrFail(
+    held: Held,
+    status: number,
+    why: string,
+    errorType: string,
+    answer?: { body: Buffer; contentType: string },
+  ): Promise<boolean> {
+    const { row } = held;
+    const retriesUsed = row.attempts - 1;
+    if (!row.no_retry && retriesUsed < MAX_RETRIES && !held.cancelSent) {
+      const requeued = await qs.requeue(this.opts.db, row.id, this.opts.owner, held.lease.runner.id, held.logs);
+      if (requeued) {
+        this.opts.log.info({ request_id: row.id, attempt: row.attempts, why }, "request requeued for another runner");
+        return true;
+      }
+    }
+    const reason = row.no_retry ? "retries are off (X-Fal-No-Retry)" : `after ${row.attempts} attempt(s)`;
+    await this.finish(held, {
+      status,
+      body: answer?.body.length ? answer.body : detail(`${why}; ${reason}`),
+      contentType: answer?.body.length ? answer.contentType : "application/json",
+      error: `${why}; ${reason}`,
+      errorType,
+    });
+    return false;
+  }
+
+  private async finish(held: Held, c: Omit<qs.Completion, "logs">): Promise<void> {
+    const done = await qs.complete(this.opts.db, held.row.id, this.opts.owner, { ...c, logs: held.logs });
+    if (!done) this.opts.log.warn({ request_id: held.row.id }, "lease lost before completion; another process retries the request");
+  }
+
+  private async failWaitingOf(appId: string, status: number, why: string, errorType: string): Promise<void> {
+    const rows = await this.opts.db.query<{ id: string }>("SELECT id FROM requests WHERE app_id = $1 AND status = 'IN_QUEUE' LIMIT 500", [appId]);
+    for (const r of rows) await qs.completeWaiting(this.opts.db, r.id, { status, body: detail(why), contentType: "application/json", error: why, errorType });
+  }
+
+  private async healthCheck(lease: Lease): Promise<void> {
+    try {
+      const res = await fetch(`${lease.url}/health`, { signal: AbortSignal.timeout(5000) });
+      await res.arrayBuffer();
+      if (res.status !== 200) await this.opts.runners.replace(lease.runner.id, `health check answered ${res.status}`);
+    } catch {
+      await this.opts.runners.replace(lease.runner.id, "health check failed");
+    }
+  }
+
+  private async sendCancel(h: Held): Promise<void> {
+    if (h.cancelSent) return;
+    h.cancelSent = true;
+    try {
+      const res = await fetch(`${h.lease.url}/_fal/cancel`, {
+        method: "POST",
+        headers: { "x-fal-request-id": h.row.id },
+        signal: AbortSignal.timeout(5000),
+      });
+      await res.arrayBuffer();
+    } catch (err) {
+      this.opts.log.warn({ request_id: h.row.id, err: String(err) }, "could not deliver cancel to the runner");
+    }
+  }
+
+  /** Lease renewal, cancellations, expired leases and start deadlines, webhooks. */
+  private async maintain(): Promise<void> {
+    const { db, log } = this.opts;
+    const cancels = await qs.renewLeases(db, this.opts.owner, [...this.held.keys()], this.leaseMs);
+    for (const id of cancels) {
+      const h = this.held.get(id);
+      if (h) await this.sendCancel(h);
+    }
+    const requeued = await qs.requeueExpired(db);
+    if (requeued.length) {
+      log.warn({ requests: requeued.length }, "requeued requests whose holder stopped renewing its lease");
+      this.kick();
+    }
+    for (const id of await qs.expiredStartDeadlines(db)) {
+      const why = "X-Fal-Request-Timeout passed before processing started";
+      if (await qs.completeWaiting(db, id, { status: 504, body: detail(why), contentType: "application/json", error: why, errorType: "request_timeout_user" })) {
+        this.opts.metrics.outcomes.inc({ mode: "queue", outcome: "timeout" });
+      }
+    }
+    for (const d of await qs.queueDepth(db)) this.opts.metrics.queueDepth.set({ status: d.status }, d.n);
+    await this.deliverWebhooks();
+  }
+
+  private async deliverWebhooks(): Promise<void> {
+    const { db, log, metrics } = this.opts;
+    const base = this.opts.webhookBaseDelayMs ?? 7500;
+    const tx = db;
+    {
+      for (const r of await qs.claimDueWebhooks(db, 20)) {
+        const ok = r.result_status !== null && r.result_status < 400;
+        let payload: unknown = null;
+        try {
+          payload = r.result_body ? JSON.parse(Buffer.from(r.result_body).toString("utf8")) : null;
+        } catch {
+          payload = r.result_body ? Buffer.from(r.result_body).toString("utf8") : null;
+        }
+        const attempts = r.webhook_attempts + 1;
+        try {
+          const res = await fetch(r.webhook_url!, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-fal-request-id": r.id },
+            body: JSON.stringify({
+              request_id: r.id,
+              gateway_request_id: r.id,
+              status: ok ? "OK" : "ERROR",
+              payload,
+              ...(ok ? {} : { error: r.error ?? `status ${r.result_status}` }),
+            }),
+            signal: AbortSignal.timeout(10_000),
+          });
+          await res.arrayBuffer();
+          if (!res.ok) throw new Error(`webhook answered ${res.status}`);
+          await qs.setWebhookState(tx, r.id, "delivered", attempts, null);
+          metrics.webhooks.inc({ result: "delivered" });
+        } catch (err) {
+          const final = attempts >= 10;
+          await qs.setWebhookState(tx, r.id, final ? "failed" : "pending", attempts, final ? null : base * 2 ** (attempts - 1));
+          metrics.webhooks.inc({ result: final ? "failed" : "retry" });
+          log.warn({ request_id: r.id, attempt: attempts, err: String(err) }, final ? "webhook delivery failed for good" : "webhook delivery failed; will retry");
+        }
+      }
+    }
+  }
+}
+
+function detail(message: string): Buffer {
+  return Buffer.from(JSON.stringify({ detail: message }));
+}
+
+function errorText(body: Buffer): string {
+  try {
+    const parsed = JSON.parse(body.toString("utf8")) as { detail?: unknown };
+    if (parsed && typeof parsed.detail === "string") return parsed.detail;
+  } catch {
+    // Not JSON.
+  }
+  return body.toString("utf8").slice(0, 2000);
+}
+
+export { aliasName };

@@ -1,0 +1,255 @@
+/**
+ * The persistent request queue: SQL only. A request row is written before the
+ * caller gets its 2xx, so it survives a crash of the process that accepted
+ * it. Processes claim work with FOR UPDATE SKIP LOCKED and hold it under a
+ * lease they renew; an expired lease puts the request back in the queue.
+ */
+import type { Queryable } from "../store/db";
+
+export type RequestStatus = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED";
+
+export interface RequestRow {
+  id: string;
+  app_id: string;
+  owner: string;
+  alias: string;
+  path: string;
+  status: RequestStatus;
+  payload: Uint8Array;
+  content_type: string;
+  caller: string | null;
+  webhook_url: string | null;
+  no_retry: boolean;
+  start_deadline: Date | null;
+  attempts: number;
+  excluded_runners: string[];
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  runner_id: string | null;
+  cancel_requested: boolean;
+  result_status: number | null;
+  result_body: Uint8Array | null;
+  result_content_type: string | null;
+  error: string | null;
+  error_type: string | null;
+  logs: QueueLog[];
+  created_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+  webhook_state: string | null;
+  webhook_attempts: number;
+  webhook_next_at: Date | null;
+}
+
+export interface QueueLog {
+  message: string;
+  level: string;
+  source: string;
+  timestamp: string;
+}
+
+export interface NewRequest {
+  id: string;
+  appId: string;
+  owner: string;
+  alias: string;
+  path: string;
+  payload: Buffer;
+  contentType: string;
+  caller: string | null;
+  webhookUrl: string | null;
+  noRetry: boolean;
+  startTimeoutS: number | null;
+}
+
+export async function insertRequest(q: Queryable, r: NewRequest): Promise<void> {
+  await q.query(
+    `INSERT INTO requests (id, app_id, owner, alias, path, status, payload, content_type, caller, webhook_url, no_retry, start_deadline)
+     VALUES ($1,$2,$3,$4,$5,'IN_QUEUE',$6,$7,$8,$9,$10, CASE WHEN $11::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $11::float8) END)`,
+    [r.id, r.appId, r.owner, r.alias, r.path, r.payload, r.contentType, r.caller, r.webhookUrl, r.noRetry, r.startTimeoutS],
+  );
+}
+
+export async function getRequest(q: Queryable, id: string): Promise<RequestRow | undefined> {
+  return (await q.query<RequestRow>("SELECT * FROM requests WHERE id = $1", [id]))[0];
+}
+
+/** Requests ahead of this one in its app's queue. */
+export async function queuePosition(q: Queryable, r: RequestRow): Promise<number> {
+  const [row] = await q.query<{ n: string }>(
+    "SELECT count(*)::text AS n FROM requests WHERE app_id = $1 AND status = 'IN_QUEUE' AND (created_at, id) < ($2, $3)",
+    [r.app_id, r.created_at, r.id],
+  );
+  return Number(row.n);
+}
+
+/** Apps with waiting requests: how many wait and how long the oldest has waited. */
+export async function waitingByApp(q: Queryable): Promise<{ app_id: string; queued: number; oldest_wait_ms: number }[]> {
+  const rows = await q.query<{ app_id: string; queued: string; oldest_wait_ms: string }>(
+    `SELECT app_id, count(*)::text AS queued,
+            (extract(epoch FROM now() - min(created_at)) * 1000)::bigint::text AS oldest_wait_ms
+       FROM requests WHERE status = 'IN_QUEUE' GROUP BY app_id`,
+  );
+  return rows.map((r) => ({ app_id: r.app_id, queued: Number(r.queued), oldest_wait_ms: Number(r.oldest_wait_ms) }));
+}
+
+/**
+ * Claims the oldest waiting request of an app that has not already failed on
+ * this runner, under a lease of leaseMs for this process.
+ */
+export async function claimNext(
+  q: Queryable,
+  appId: string,
+  runnerId: string,
+  owner: string,
+  leaseMs: number,
+): Promise<RequestRow | undefined> {
+  const rows = await q.query<RequestRow>(
+    `UPDATE requests SET status = 'IN_PROGRESS', lease_owner = $3, runner_id = $2, attempts = attempts + 1,
+            lease_expires_at = now() + make_interval(secs => $4::float8 / 1000), started_at = coalesce(started_at, now())
+      WHERE id = (
+        SELECT id FROM requests
+         WHERE app_id = $1 AND status = 'IN_QUEUE' AND NOT (excluded_runners ? $2)
+           AND (start_deadline IS NULL OR start_deadline > now())
+         ORDER BY created_at, id
+         LIMIT 1
+         FOR UPDATE SKIP LOCKED)
+      RETURNING *`,
+    [appId, runnerId, owner, leaseMs],
+  );
+  return rows[0];
+}
+
+/** Renews this process's leases; returns the ids whose cancellation was asked for. */
+export async function renewLeases(q: Queryable, owner: string, ids: string[], leaseMs: number): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await q.query<{ id: string; cancel_requested: boolean }>(
+    `UPDATE requests SET lease_expires_at = now() + make_interval(secs => $3::float8 / 1000)
+      WHERE id = ANY($2::text[]) AND lease_owner = $1 AND status = 'IN_PROGRESS'
+      RETURNING id, cancel_requested`,
+    [owner, ids, leaseMs],
+  );
+  return rows.filter((r) => r.cancel_requested).map((r) => r.id);
+}
+
+export interface Completion {
+  status: number;
+  body: Buffer;
+  contentType: string;
+  error?: string;
+  errorType?: string;
+  logs: QueueLog[];
+}
+
+/** Completes a request this process holds. False when the lease was lost meanwhile. */
+export async function complete(q: Queryable, id: string, owner: string, c: Completion): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE requests SET status = 'COMPLETED', completed_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+            result_status = $3, result_body = $4, result_content_type = $5, error = $6, error_type = $7,
+            logs = logs || $8::jsonb,
+            webhook_state = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
+            webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
+      WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS' RETURNING id`,
+    [id, owner, c.status, c.body, c.contentType, c.error ?? null, c.errorType ?? null, JSON.stringify(c.logs)],
+  );
+  return rows.length > 0;
+}
+
+/** Completes a request no process holds (cancelled while queued, start timeout, app gone). */
+export async function completeWaiting(q: Queryable, id: string, c: Omit<Completion, "logs">): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE requests SET status = 'COMPLETED', completed_at = now(),
+            result_status = $2, result_body = $3, result_content_type = $4, error = $5, error_type = $6,
+            webhook_state = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
+            webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
+      WHERE id = $1 AND status = 'IN_QUEUE' RETURNING id`,
+    [id, c.status, c.body, c.contentType, c.error ?? null, c.errorType ?? null],
+  );
+  return rows.length > 0;
+}
+
+/** Puts a held request back in the queue to be retried on another runner. */
+export async function requeue(q: Queryable, id: string, owner: string, failedRunner: string, logs: QueueLog[]): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE requests SET status = 'IN_QUEUE', lease_owner = NULL, lease_expires_at = NULL, runner_id = NULL,
+            excluded_runners = excluded_runners || jsonb_build_array($3::text), logs = logs || $4::jsonb
+      WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS' RETURNING id`,
+    [id, owner, failedRunner, JSON.stringify(logs)],
+  );
+  return rows.length > 0;
+}
+
+/** Requests whose holder vanished (lease expired) go back to the queue. */
+export async function requeueExpired(q: Queryable): Promise<string[]> {
+  const rows = await q.query<{ id: string }>(
+    `UPDATE requests SET status = 'IN_QUEUE', lease_owner = NULL, lease_expires_at = NULL,
+            excluded_runners = CASE WHEN runner_id IS NULL THEN excluded_runners ELSE excluded_runners || jsonb_build_array(runner_id) END,
+            runner_id = NULL
+      WHERE status = 'IN_PROGRESS' AND lease_expires_at < now() RETURNING id`,
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Requeues at once what dead processes of this host held (no need to wait for their leases). */
+export async function requeueOwners(q: Queryable, owners: string[]): Promise<number> {
+  if (owners.length === 0) return 0;
+  const rows = await q.query(
+    `UPDATE requests SET status = 'IN_QUEUE', lease_owner = NULL, lease_expires_at = NULL,
+            excluded_runners = CASE WHEN runner_id IS NULL THEN excluded_runners ELSE excluded_runners || jsonb_build_array(runner_id) END,
+            runner_id = NULL
+      WHERE status = 'IN_PROGRESS' AND lease_owner = ANY($1::text[]) RETURNING id`,
+    [owners],
+  );
+  return rows.length;
+}
+
+export async function leaseOwnersOnHost(q: Queryable, hostPrefix: string): Promise<string[]> {
+  const rows = await q.query<{ lease_owner: string }>(
+    "SELECT DISTINCT lease_owner FROM requests WHERE status = 'IN_PROGRESS' AND lease_owner LIKE $1",
+    [`${hostPrefix}:%`],
+  );
+  return rows.map((r) => r.lease_owner);
+}
+
+/** Waiting requests whose X-Fal-Request-Timeout passed before processing started. */
+export async function expiredStartDeadlines(q: Queryable): Promise<string[]> {
+  const rows = await q.query<{ id: string }>(
+    "SELECT id FROM requests WHERE status = 'IN_QUEUE' AND start_deadline IS NOT NULL AND start_deadline <= now() LIMIT 500",
+  );
+  return rows.map((r) => r.id);
+}
+
+export async function requestCancel(q: Queryable, id: string): Promise<void> {
+  await q.query("UPDATE requests SET cancel_requested = true WHERE id = $1", [id]);
+}
+
+/**
+ * Claims due webhook deliveries by pushing their next attempt a minute out,
+ * so no other process delivers them meanwhile; the delivery then records its
+ * real outcome. No transaction is held across the HTTP call.
+ */
+export async function claimDueWebhooks(q: Queryable, limit: number): Promise<RequestRow[]> {
+  return q.query<RequestRow>(
+    `UPDATE requests SET webhook_next_at = now() + interval '60 seconds'
+      WHERE id IN (SELECT id FROM requests WHERE webhook_state = 'pending' AND webhook_next_at <= now()
+                    ORDER BY webhook_next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+      RETURNING *`,
+    [limit],
+  );
+}
+
+export async function setWebhookState(q: Queryable, id: string, state: "pending" | "delivered" | "failed", attempts: number, nextInMs: number | null): Promise<void> {
+  await q.query(
+    `UPDATE requests SET webhook_state = $2, webhook_attempts = $3,
+            webhook_next_at = CASE WHEN $4::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $4::float8 / 1000) END
+      WHERE id = $1`,
+    [id, state, attempts, nextInMs],
+  );
+}
+
+export async function queueDepth(q: Queryable): Promise<{ status: string; n: number }[]> {
+  const rows = await q.query<{ status: string; n: string }>(
+    "SELECT status, count(*)::text AS n FROM requests WHERE status <> 'COMPLETED' GROUP BY status",
+  );
+  return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
+}
