@@ -3,7 +3,6 @@
  * goes to the Pulumi log, to `pulumi preview --json` diagnostics, to the
  * FalApp output `deployCheck` and into PR comments.
  */
-import Table from "cli-table3";
 import type { DeployCheck } from "./types";
 
 /** Marks the Auth line when the deploy changes the auth mode. */
@@ -12,25 +11,6 @@ export const NO_CHANGES_LINE = "No production-facing config changes detected.";
 export const TABLE_DIFF_TITLE = "Effective Production Diff";
 export const TABLE_FIRST_TITLE = "Effective Deployment Values";
 export const TABLE_HEAD = ["Setting", "Production", "After Deploy", "Note"];
-
-/** Plain ASCII borders: stable width in every terminal, log viewer and PR comment. */
-const ASCII_CHARS = {
-  top: "-",
-  "top-mid": "+",
-  "top-left": "+",
-  "top-right": "+",
-  bottom: "-",
-  "bottom-mid": "+",
-  "bottom-left": "+",
-  "bottom-right": "+",
-  left: "|",
-  "left-mid": "",
-  mid: "",
-  "mid-mid": "",
-  right: "|",
-  "right-mid": "",
-  middle: "|",
-};
 
 export function renderDeployCheck(check: DeployCheck): string {
   const lines = [
@@ -47,9 +27,7 @@ export function renderDeployCheck(check: DeployCheck): string {
     lines.push(NO_CHANGES_LINE);
   } else {
     lines.push(check.firstDeployment ? TABLE_FIRST_TITLE : TABLE_DIFF_TITLE);
-    const table = new Table({ head: TABLE_HEAD, chars: ASCII_CHARS, style: { head: [], border: [], "padding-left": 1, "padding-right": 1 } });
-    for (const r of check.rows) table.push([r.setting, r.production, r.afterDeploy, r.note]);
-    lines.push(table.toString());
+    lines.push(renderTable(TABLE_HEAD, check.rows.map((r) => [r.setting, r.production, r.afterDeploy, r.note])));
   }
   return lines.join("\n");
 }
@@ -61,4 +39,15 @@ export function renderUnavailableCheck(appName: string, environment: string, rea
     `Target: ${appName} (env: ${environment})`,
     `The deploy check could not read the live state from the platform: ${reason}`,
   ].join("\n");
+}
+
+/**
+ * A fixed plain ASCII table: a rule above and below the head and below the
+ * last row, cells padded to the widest of their column. No colours, no wrapping.
+ */
+export function renderTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const rule = `+${widths.map((w) => "-".repeat(w + 2)).join("+")}+`;
+  const line = (cells: readonly string[]) => `|${widths.map((w, i) => ` ${(cells[i] ?? "").padEnd(w)} `).join("|")}|`;
+  return [rule, line(head), rule, ...rows.map(line), rule].join("\n");
 }

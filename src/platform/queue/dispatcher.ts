@@ -292,7 +292,20 @@ export class Dispatcher {
       }
     }
     for (const d of await qs.queueDepth(db)) this.opts.metrics.queueDepth.set({ status: d.status }, d.n);
+    await this.keepWarm();
     await this.deliverWebhooks();
+  }
+
+  /** min_concurrency and concurrency_buffer hold runners even with no traffic. */
+  private async keepWarm(): Promise<void> {
+    const apps = await this.opts.db.query<AppRow>(
+      `SELECT * FROM apps WHERE current_revision IS NOT NULL
+          AND ((scaling->>'min_concurrency')::int > 0 OR (scaling->>'concurrency_buffer')::int > 0)`,
+    );
+    for (const app of apps) {
+      const revision = await repo.getRevision(this.opts.db, app.current_revision!);
+      if (revision) this.opts.runners.reconcile(app, revision, 0, 0);
+    }
   }
 
   private async deliverWebhooks(): Promise<void> {
