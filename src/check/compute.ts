@@ -24,7 +24,10 @@ import type { CheckFileEntry, CheckRow, DeployCheck, LiveState, PlannedDeploy } 
 
 /** Production column of a first deployment. */
 export const NOT_APPLICABLE = "n/a";
-/** Note of a runtime-tunable value whose code value differs from the live one, without resetScale. */
+/**
+ * Note of a runtime-tunable value whose code value differs from the live one,
+ * without resetScale; followed by ` (code: <value>)` so the reviewer sees the value that is not applied.
+ */
 export const NOTE_NEEDS_RESET = "Code value will not apply without resetScale";
 /** Note of a runtime-tunable value that resetScale sets back to the code's value. */
 export const NOTE_RESET = "reset by resetScale";
@@ -93,7 +96,7 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
     rows.push(
       plan.resetScale
         ? { setting: key, production: now, afterDeploy: code, note: NOTE_RESET }
-        : { setting: key, production: now, afterDeploy: now, note: NOTE_NEEDS_RESET },
+        : { setting: key, production: now, afterDeploy: now, note: `${NOTE_NEEDS_RESET} (code: ${code})` },
     );
   }
 

@@ -74,8 +74,8 @@ export class RunnerManager {
   private readonly runners = new Map<string, ManagedRunner>();
   /** Consecutive start failures per revision (CRASH_BACKOFF). */
   private readonly backoff = new Map<string, Backoff>();
-  /** Runners each app wanted at its last reconcile; the reaper keeps at least this many. */
-  private readonly wanted = new Map<string, number>();
+  /** Queued demand each app had at its last reconcile, and when; the reaper counts it while fresh. */
+  private readonly queuedDemand = new Map<string, { queued: number; at: number }>();
   private waiters: Waiter[] = [];
   private readonly graceMs: number;
   private readonly reaper: NodeJS.Timeout;
@@ -151,7 +151,7 @@ export class RunnerManager {
     );
     const inFlight = mine.reduce((n, r) => n + r.inFlight, 0);
     const wanted = wantedRunners(app.scaling, revision.code_settings.max_multiplexing, inFlight + queued);
-    this.wanted.set(app.id, wanted);
+    this.queuedDemand.set(app.id, { queued, at: Date.now() });
     if (shouldScaleUp(mine.length, wanted, queued, oldestWaitMs, app.scaling) && !this.inBackoff(revision.id)) {
       for (let i = mine.length; i < wanted; i++) this.start(app, revision).ready.catch(() => undefined);
     }
@@ -359,7 +359,11 @@ export class RunnerManager {
         continue;
       }
       let live = runners.filter((r) => r.state === "IDLE" || r.state === "RUNNING").length;
-      const keep = Math.max(app.scaling.min_concurrency, this.wanted.get(appId) ?? 0);
+      // Demand now: what runners hold, plus what waited at the last reconcile if that was recent.
+      const q = this.queuedDemand.get(appId);
+      const queued = q && Date.now() - q.at < 2000 ? q.queued : 0;
+      const inFlight = runners.reduce((n, r) => n + r.inFlight, 0);
+      const keep = wantedRunners(app.scaling, runners[0]?.maxMultiplexing ?? 1, inFlight + queued);
       for (const r of runners) {
         if (live <= keep) break;
         if (r.state === "IDLE" && Date.now() - r.lastActive > app.scaling.keep_alive * 1000) {
