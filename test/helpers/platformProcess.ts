@@ -13,7 +13,10 @@ export interface PlatformProcess {
   readonly url: string;
   readonly child: ChildProcess;
   readonly output: string[];
-  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Sends the signal to the platform's process group and waits for it to exit. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+  /** SIGTERM (the platform stops its runners), SIGKILL after 20 s. */
+  stop(): Promise<void>;
 }
 
 export function startPlatformProcess(opts: { dataDir: string; key: string; env?: Record<string, string>; args?: string[] }): Promise<PlatformProcess> {
@@ -45,11 +48,21 @@ export function startPlatformProcess(opts: { dataDir: string; key: string; env?:
           url: m[1],
           child,
           output,
-          kill: (signal = "SIGKILL") =>
+          kill: (signal) =>
             new Promise((done) => {
               if (child.exitCode !== null || child.signalCode !== null) return done();
               child.once("exit", () => done());
               killGroup(signal);
+            }),
+          stop: () =>
+            new Promise((done) => {
+              if (child.exitCode !== null || child.signalCode !== null) return done();
+              const t = setTimeout(() => killGroup("SIGKILL"), 20_000);
+              child.once("exit", () => {
+                clearTimeout(t);
+                done();
+              });
+              killGroup("SIGTERM");
             }),
         });
       }

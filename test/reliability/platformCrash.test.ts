@@ -18,7 +18,7 @@ const dataDir = mkdtempSync(join(tmpdir(), "falplane-crash-"));
 const running: PlatformProcess[] = [];
 
 afterAll(async () => {
-  for (const p of running) await p.kill();
+  for (const p of running) await p.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
