@@ -166,7 +166,23 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       v1.get("/apps/:name/runners", async (req) => {
         const a = await service.requireApp(owner(req), appName(req), env(req));
         const live = new Map(deps.runners.list(a.id).map((r) => [r.id, r]));
-        return (await repo.listRunners(db, a.id)).map((row) => presentRunner(row, live.get(row.id)));
+        const rows = (await repo.listRunners(db, a.id)).map((row) => presentRunner(row, live.get(row.id)));
+        // A revision whose runners keep failing setup waits before the next start: show it.
+        const wait = a.current_revision ? deps.runners.backoffRemaining(a.current_revision) : 0;
+        if (wait > 0) {
+          rows.push({
+            runner_id: "",
+            revision: a.current_revision!,
+            state: "CRASH_BACKOFF",
+            machine_type: "",
+            in_flight_requests: 0,
+            uptime: 0,
+            pid: null,
+            host: "",
+            error: `${deps.runners.backoffFailures(a.current_revision!)} consecutive setup failure(s); next start in ${wait} s`,
+          });
+        }
+        return rows;
       });
 
       // ---- blobs (content-addressed app files)
