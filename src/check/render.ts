@@ -32,13 +32,17 @@ export function renderDeployCheck(check: DeployCheck): string {
   return lines.join("\n");
 }
 
-/** The check's text when the live state could not be read; `reason` must not contain secrets. */
-export function renderUnavailableCheck(appName: string, environment: string, reason: string): string {
-  return [
-    `Deployment Check: ${appName}`,
-    `Target: ${appName} (env: ${environment})`,
-    `The deploy check could not read the live state from the platform: ${reason}`,
-  ].join("\n");
+/**
+ * The check's text when it could not be made: by default because the live
+ * state could not be read. `reason` must not contain secrets.
+ */
+export function renderUnavailableCheck(
+  appName: string,
+  environment: string,
+  reason: string,
+  what = "read the live state from the platform",
+): string {
+  return [`Deployment Check: ${appName}`, `Target: ${appName} (env: ${environment})`, `The deploy check could not ${what}: ${reason}`].join("\n");
 }
 
 /**

@@ -17,6 +17,7 @@ import { createLogger, type Logger, type LogLevel } from "./log";
 import { Dispatcher } from "./queue/dispatcher";
 import { PlatformMetrics } from "./metrics";
 import * as qs from "./queue/queueStore";
+import { ResolveCache } from "./gateway/resolveCache";
 
 export const PLATFORM_VERSION = "0.1.0";
 
@@ -89,8 +90,9 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const metrics = new PlatformMetrics();
   const runners = new RunnerManager({ db, backend, dataDir, hostId, log, graceMs: opts.runnerGraceMs });
   dispatcher = new Dispatcher({ db, runners, log, metrics, owner: hostId, leaseMs: opts.queueLeaseMs, webhookBaseDelayMs: opts.webhookBaseDelayMs });
-  const service = new PlatformService(db, runners, backend, log);
-  const server = buildServer({ db, service, runners, log, version: PLATFORM_VERSION, dispatcher, metrics });
+  const cache = new ResolveCache(db);
+  const service = new PlatformService(db, runners, backend, log, () => cache.invalidate());
+  const server = buildServer({ db, service, runners, log, version: PLATFORM_VERSION, dispatcher, metrics, cache });
 
   // If this process dies, its runners must not outlive it.
   const killRunners = () => runners.killAll();

@@ -307,18 +307,21 @@ export class RunnerManager {
 
   private waitForCapacity(appId: string, revisionId: string, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
-      const w: Waiter = { appId, revisionId, resolve: () => resolve() };
+      const onAbort = () => {
+        clearTimeout(t);
+        if (this.removeWaiter(w)) reject(signal!.reason ?? new Error("aborted"));
+      };
+      // Every way out removes the abort listener, so long waits do not pile them up.
+      const done = () => {
+        clearTimeout(t);
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const w: Waiter = { appId, revisionId, resolve: done };
       this.waiters.push(w);
       // A periodic re-check covers runners that died without a wake-up.
-      const t = setTimeout(() => this.removeWaiter(w) && resolve(), 1000);
-      signal?.addEventListener(
-        "abort",
-        () => {
-          clearTimeout(t);
-          if (this.removeWaiter(w)) reject(signal.reason ?? new Error("aborted"));
-        },
-        { once: true },
-      );
+      const t = setTimeout(() => this.removeWaiter(w) && done(), 1000);
+      signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
 

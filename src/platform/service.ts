@@ -47,6 +47,8 @@ export class PlatformService {
     private readonly runners: RunnerManager,
     private readonly backend: LocalBackend,
     private readonly log: Logger,
+    /** Called after the service changes an app, so routing caches drop it. */
+    private readonly onAppChanged: () => void = () => undefined,
   ) {}
 
   async requireEnvironment(owner: string, env: string): Promise<void> {
@@ -143,6 +145,7 @@ export class PlatformService {
           scaling,
         });
       });
+      this.onAppChanged();
       log.info({ previous: app.current_revision }, "alias moved");
       // Old revisions' runners finish what they hold, then stop.
       void this.runners.drainOthers(app.id, rev.id);
@@ -154,6 +157,7 @@ export class PlatformService {
     const app = await this.requireApp(owner, name, env);
     await this.withAppLock(app.id, async () => {
       await repo.deleteApp(this.db, app.id);
+      this.onAppChanged();
       await this.runners.stopApp(app.id);
     });
   }

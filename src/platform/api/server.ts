@@ -19,6 +19,7 @@ import { registerGateway } from "../gateway/routes";
 import type { Dispatcher } from "../queue/dispatcher";
 import type { PlatformMetrics } from "../metrics";
 import { presentApp, presentRevision, presentRunner } from "./present";
+import type { ResolveCache } from "../gateway/resolveCache";
 
 export interface ServerDeps {
   readonly db: Db;
@@ -28,6 +29,7 @@ export interface ServerDeps {
   readonly version: string;
   readonly dispatcher: Dispatcher;
   readonly metrics: PlatformMetrics;
+  readonly cache: ResolveCache;
 }
 
 declare module "fastify" {
@@ -60,6 +62,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   // One structured line per call; the path only, never headers (they carry keys).
   app.addHook("onResponse", async (req, reply) => {
     if (req.url === "/health") return;
+    // Routing caches must see this process's own changes at once.
+    if (req.method !== "GET" && req.url.startsWith("/v1/")) deps.cache.invalidate();
     log.info(
       { method: req.method, path: req.url.split("?")[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
       "http request",
@@ -74,7 +78,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const header = req.headers.authorization;
     if (!header) return undefined;
     const parsed = parseAuthorization(header);
-    const key = parsed && (await repo.getKey(db, parsed.keyId));
+    const key = parsed && (await deps.cache.key(parsed.keyId));
     if (!parsed || !key || key.revoked_at || !secretMatches(parsed.secret, key.secret_hash)) {
       throw new PlatformError(401, "unauthorized", "invalid API key");
     }
@@ -225,7 +229,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.header("content-type", m.registry.contentType).send(await m.registry.metrics());
   });
 
-  registerGateway(app, { db, runners: deps.runners, dispatcher: deps.dispatcher, metrics: deps.metrics, log, authenticate });
+  registerGateway(app, { db, runners: deps.runners, dispatcher: deps.dispatcher, metrics: deps.metrics, cache: deps.cache, log, authenticate });
   return app;
 }
 

@@ -16,6 +16,8 @@ import type { PlatformMetrics } from "../metrics";
 import { PlatformError } from "../errors";
 import { parseAliasName } from "../../spec/catalog";
 import { authorizeCall } from "./auth";
+import type { ResolveCache } from "./resolveCache";
+import { postToRunner } from "./runnerHttp";
 
 export interface GatewayCall {
   readonly method: string;
@@ -43,6 +45,7 @@ export interface GatewayDeps {
   readonly dispatcher: Dispatcher;
   readonly log: Logger;
   readonly metrics: PlatformMetrics;
+  readonly cache: ResolveCache;
 }
 
 const FORWARDED = ["content-type", "accept", "user-agent"];
@@ -50,7 +53,7 @@ const REQUEST_PATH = /^\/requests\/([^/]+)(\/status|\/cancel)?\/?$/;
 
 async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow> {
   const { app: name, environment } = parseAliasName(call.alias);
-  const app = await repo.getApp(deps.db, call.owner, name, environment);
+  const app = await deps.cache.app(call.owner, name, environment);
   if (!app || !app.current_revision) throw new PlatformError(404, "not_found", `no deployed app '${call.owner}/${call.alias}'`);
   authorizeCall(app, call.key);
   return app;
@@ -59,7 +62,8 @@ async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow>
 /** Synchronous call: waits for the runner's answer; never retried. */
 export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnswer> {
   const app = await resolveApp(deps, call);
-  const revision = (await repo.getRevision(deps.db, app.current_revision!))!;
+  const revision = await deps.cache.revision(app.current_revision!);
+  if (!revision) throw new PlatformError(404, "not_found", `the active revision of '${call.owner}/${call.alias}' is gone`);
   const requestId = randomUUID();
   const log = deps.log.child({ request_id: requestId, app: app.name, env: app.environment });
   const deadline = AbortSignal.timeout(app.scaling.request_timeout * 1000);
@@ -83,20 +87,14 @@ export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<Ga
       if (typeof v === "string") headers[h] = v;
     }
     if (call.key) headers["x-fal-caller-key-id"] = call.key.key_id;
-    const res = await fetch(lease.url + call.subpath, {
-      method: "POST",
-      headers,
-      body: call.body.length > 0 ? call.body : "{}",
-      signal: deadline,
-    });
-    const body = Buffer.from(await res.arrayBuffer());
+    const res = await postToRunner(lease.url, call.subpath, headers, call.body.length > 0 ? call.body : Buffer.from("{}"), deadline);
     deps.metrics.requestDuration.observe({ mode: "sync" }, (Date.now() - started) / 1000);
     outcome = res.status < 400 ? "ok" : "error";
     log.info({ status: res.status, ms: Date.now() - started, runner_id: lease.runner.id }, "sync request");
     return {
       status: res.status,
-      headers: { "x-fal-request-id": requestId, "content-type": res.headers.get("content-type") ?? "application/json" },
-      body,
+      headers: { "x-fal-request-id": requestId, "content-type": res.contentType },
+      body: res.body,
     };
   } catch (err) {
     if (deadline.aborted) {

@@ -22,6 +22,7 @@ import type { Lease, RunnerManager } from "../runners";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
 import { aliasName } from "../../spec/catalog";
+import { postToRunner, type RunnerResponse } from "../gateway/runnerHttp";
 
 export const MAX_RETRIES = 10;
 
@@ -156,19 +157,20 @@ export class Dispatcher {
     const timeout = AbortSignal.timeout(app.scaling.request_timeout * 1000);
     let outcome: "ok" | "error" | "retried" | "timeout" | "cancelled" = "error";
     try {
-      let res: Response;
+      let res: RunnerResponse;
       try {
-        res = await fetch(lease.url + row.path, {
-          method: "POST",
-          headers: {
+        res = await postToRunner(
+          lease.url,
+          row.path,
+          {
             "content-type": row.content_type,
             "x-fal-request-id": row.id,
             "x-fal-endpoint": `${row.owner}/${row.alias}${row.path === "/" ? "" : row.path}`,
             ...(row.caller ? { "x-fal-caller-key-id": row.caller } : {}),
           },
-          body: Buffer.from(row.payload),
-          signal: AbortSignal.any([abort.signal, timeout]),
-        });
+          Buffer.from(row.payload),
+          AbortSignal.any([abort.signal, timeout]),
+        );
       } catch (err) {
         if (timeout.aborted) {
           outcome = "timeout";
@@ -181,8 +183,8 @@ export class Dispatcher {
         outcome = (await this.retryOrFail(held, 502, "the runner connection was lost", "runner_disconnected")) ? "retried" : "error";
         return;
       }
-      const body = Buffer.from(await res.arrayBuffer());
-      const contentType = res.headers.get("content-type") ?? "application/json";
+      const body = res.body;
+      const contentType = res.contentType;
       metrics.requestDuration.observe({ mode: "queue" }, (Date.now() - started) / 1000);
 
       if (res.status === 503 || res.status === 504) {

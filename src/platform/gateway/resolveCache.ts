@@ -1,0 +1,61 @@
+/**
+ * Short-lived caches on the gateway's hot path, so a call does not pay three
+ * database round trips: keys for 5 s (a revoked key stops working within 5 s
+ * on other processes, at once on this one), an app's routing (alias → app
+ * and active revision) for 1 s, invalidated at once when this process changes
+ * the app. Revisions are immutable and cached until evicted.
+ */
+import type { Db } from "../store/db";
+import * as repo from "../repo";
+import type { AppRow, KeyRow, RevisionRow } from "../repo";
+
+interface Entry<T> {
+  value: T;
+  until: number;
+}
+
+const KEY_TTL_MS = 5000;
+const APP_TTL_MS = 1000;
+const MAX_ENTRIES = 10_000;
+
+export class ResolveCache {
+  private readonly keys = new Map<string, Entry<KeyRow | undefined>>();
+  private readonly apps = new Map<string, Entry<AppRow | undefined>>();
+  private readonly revisions = new Map<string, RevisionRow>();
+
+  constructor(private readonly db: Db) {}
+
+  async key(keyId: string): Promise<KeyRow | undefined> {
+    return this.cached(this.keys, keyId, KEY_TTL_MS, () => repo.getKey(this.db, keyId));
+  }
+
+  async app(owner: string, name: string, env: string): Promise<AppRow | undefined> {
+    return this.cached(this.apps, `${owner}/${name}/${env}`, APP_TTL_MS, () => repo.getApp(this.db, owner, name, env));
+  }
+
+  async revision(id: string): Promise<RevisionRow | undefined> {
+    const hit = this.revisions.get(id);
+    if (hit) return hit;
+    const row = await repo.getRevision(this.db, id);
+    if (row) {
+      if (this.revisions.size >= MAX_ENTRIES) this.revisions.clear();
+      this.revisions.set(id, row);
+    }
+    return row;
+  }
+
+  /** Called whenever this process changes apps or keys. */
+  invalidate(): void {
+    this.keys.clear();
+    this.apps.clear();
+  }
+
+  private async cached<T>(map: Map<string, Entry<T>>, k: string, ttl: number, load: () => Promise<T>): Promise<T> {
+    const hit = map.get(k);
+    if (hit && hit.until > Date.now()) return hit.value;
+    const value = await load();
+    if (map.size >= MAX_ENTRIES) map.clear();
+    map.set(k, { value, until: Date.now() + ttl });
+    return value;
+  }
+}
