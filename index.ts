@@ -42,6 +42,7 @@ const apps = spec.apps.map((app) => {
       scaling: app.scaling,
       resetScale: app.resetScale,
       message: app.message,
+      noCache: app.noCache,
     },
     { dependsOn: environment ? [environment] : [] },
   );
@@ -49,3 +50,5 @@ const apps = spec.apps.map((app) => {
 
 export const endpoints = Object.fromEntries(apps.map((a) => [a.appName, a.endpointId]));
 export const revisions = Object.fromEntries(apps.map((a) => [a.appName, a.revisionId]));
+/** The deploy check of each app, as `pulumi preview` printed it. */
+export const deployChecks = Object.fromEntries(apps.map((a) => [a.appName, a.deployCheck]));

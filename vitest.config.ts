@@ -9,5 +9,7 @@ export default defineConfig({
     maxWorkers: 2,
     minWorkers: 1,
     pool: "forks",
+    // Starts a throwaway PostgreSQL cluster (or uses TEST_DATABASE_URL) for the postgres variants.
+    globalSetup: ["test/globalSetup.ts"],
   },
 });

@@ -7,6 +7,10 @@
  * with the chosen Strategy. Auth mode changes update the alias in place.
  * Runtime-tunable scaling values apply on the first deploy and with
  * `resetScale`; otherwise the live values are kept (fal's inheritance rule).
+ *
+ * Every program run (preview and up) reads the live app from the platform and
+ * logs the deploy check under this resource (docs/deploy-check.md); the same
+ * text is the output `deployCheck`.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { dirname, relative, resolve } from "node:path";
@@ -24,9 +28,20 @@ import {
 } from "../src/spec/catalog";
 import { AppSpec } from "../src/spec/appSpec";
 import { collectAppFiles } from "../src/spec/files";
+import { PlatformClient } from "../src/client/client";
+import {
+  computeDeployCheck,
+  readLiveState,
+  renderDeployCheck,
+  renderUnavailableCheck,
+  type PlannedDeploy,
+} from "../src/check";
 import { Revision } from "./Revision";
 import { Strategy } from "./Strategy";
-import { resolveConnection, type PlatformConnection } from "./platform";
+import { resolveConnection, type PlatformConnection, type ResolvedConnection } from "./platform";
+
+/** The deploy check gives up reading the live state after this long (then warns; preview goes on). */
+const CHECK_TIMEOUT_MS = 10_000;
 
 export interface FalAppScaling {
   /** Seconds an idle runner is kept. Default 60. */
@@ -76,6 +91,13 @@ export interface FalAppArgs {
   readonly message?: string;
   /** Provenance stored on a new revision (e.g. `{ git_commit }`). Default {}. */
   readonly annotations?: Record<string, string>;
+  /**
+   * Ask for a rebuild without the environment build cache. Builds are
+   * content-addressed, so today this is recorded only: as the annotation
+   * `no_cache: "true"` on a new revision and as `disabled (no-cache)` in the
+   * deploy check. Default false.
+   */
+  readonly noCache?: boolean;
   /** How to reach the platform. Default: stack config `falplane:url` and secret `falplane:apiKey`. */
   readonly platform?: PlatformConnection;
 }
@@ -88,6 +110,12 @@ export class FalApp extends pulumi.ComponentResource {
   readonly appName: string;
   readonly environment: string;
   readonly revision: Revision;
+  /**
+   * The deploy check of this program run as plain text (also logged as an
+   * info diagnostic of this resource). Computed from the live state read when
+   * the program ran, i.e. before this run changed anything.
+   */
+  readonly deployCheck: pulumi.Output<string>;
 
   constructor(name: string, args: FalAppArgs, opts?: pulumi.ComponentResourceOptions) {
     super("falplane:index:FalApp", name, {}, opts);
@@ -96,6 +124,25 @@ export class FalApp extends pulumi.ComponentResource {
     this.appName = settings.appName;
     this.environment = settings.environment;
     const connection = resolveConnection(args.platform);
+    const files = collectAppFiles(settings.sourceDir);
+    const noCache = args.noCache ?? false;
+
+    this.deployCheck = runDeployCheck(
+      this,
+      {
+        appName: settings.appName,
+        environment: settings.environment,
+        sourceObject: settings.sourceObject,
+        files,
+        authMode: settings.authMode,
+        strategy: settings.strategy.name,
+        codeSettings: settings.codeSettings,
+        scaling: settings.scaling,
+        resetScale: args.resetScale ?? false,
+        noCache,
+      },
+      connection,
+    );
 
     this.revision = new Revision(
       `${name}-revision`,
@@ -104,15 +151,16 @@ export class FalApp extends pulumi.ComponentResource {
         environment: settings.environment,
         sourceObject: settings.sourceObject,
         sourceDir: settings.sourceDir,
-        files: collectAppFiles(settings.sourceDir),
+        files,
         codeSettings: settings.codeSettings,
         scaling: settings.scaling,
         authMode: settings.authMode,
         message: args.message,
-        annotations: args.annotations,
+        annotations: noCache ? { ...args.annotations, no_cache: "true" } : args.annotations,
         connection,
       },
-      { parent: this },
+      // The check reads the live state before anything of this app changes.
+      { parent: this, dependsOn: this.deployCheck.apply(() => [] as pulumi.Resource[]) },
     );
 
     const alias = new AppAlias(
@@ -133,8 +181,60 @@ export class FalApp extends pulumi.ComponentResource {
 
     this.endpointId = alias.endpointId;
     this.revisionId = alias.revisionId;
-    this.registerOutputs({ endpointId: this.endpointId, revisionId: this.revisionId });
+    this.registerOutputs({ endpointId: this.endpointId, revisionId: this.revisionId, deployCheck: this.deployCheck });
   }
+}
+
+/**
+ * Reads the live app and its revision (two GETs, never a write), logs the
+ * deploy check as an info diagnostic of `app` and returns its text. Runs only
+ * once the URL and key are known, so no unknown value ever reaches the
+ * platform; the key is used for the request only and never logged. A platform
+ * that cannot be read gives a warning, never a failed preview.
+ */
+function runDeployCheck(app: FalApp, plan: PlannedDeploy, connection: ResolvedConnection): pulumi.Output<string> {
+  const target = pulumi.all([connection.platformUrl, connection.apiKey]);
+  const where = `${plan.appName} (env: ${plan.environment})`;
+  whenUnknown(target, () =>
+    pulumi.log.warn(`Deployment check: could not read the live state of ${where}: the platform URL or API key is not known until the deploy runs`, app),
+  );
+  const text = target.apply(async ([url, key]) => {
+    let live;
+    try {
+      live = await readLiveState(new PlatformClient({ url, key, timeoutMs: CHECK_TIMEOUT_MS }), plan.appName, plan.environment);
+    } catch (err) {
+      const reason = redact(err instanceof Error ? err.message : String(err), key);
+      await pulumi.log.warn(`Deployment check: could not read the live state of ${where} from the platform: ${reason}`, app);
+      return renderUnavailableCheck(plan.appName, plan.environment, reason);
+    }
+    let rendered: string;
+    try {
+      rendered = renderDeployCheck(computeDeployCheck(plan, live));
+    } catch (err) {
+      // A bug in the check must not stop a deploy: say so and go on.
+      const reason = redact(err instanceof Error ? err.message : String(err), key);
+      await pulumi.log.warn(`Deployment check: could not compute the check of ${where}: ${reason}`, app);
+      return renderUnavailableCheck(plan.appName, plan.environment, reason, "be computed");
+    }
+    await pulumi.log.info(rendered, app);
+    return rendered;
+  });
+  // The text holds no secret; without unsecret it would be `[secret]` because the key is an input.
+  return pulumi.unsecret(text);
+}
+
+/** Calls `f` when `o` turns out unknown (a preview whose URL or key comes from a resource not yet created). */
+function whenUnknown(o: pulumi.Output<unknown>, f: () => unknown): void {
+  // `isKnown` is not in the SDK's typings but has been on every Output for years; without it we skip the warning.
+  const isKnown = (o as unknown as { isKnown?: Promise<boolean> }).isKnown;
+  if (isKnown instanceof Promise) void isKnown.then((known) => (known ? undefined : f()), () => undefined);
+}
+
+/** Removes the API key (and its secret half) from a message, should an error ever echo it. */
+function redact(message: string, key: string): string {
+  let out = message;
+  for (const s of [key, key.split(":")[1]]) if (s && s.length >= 8) out = out.split(s).join("[secret]");
+  return out;
 }
 
 /** The alias resource FalApp creates; one per (app, environment). */

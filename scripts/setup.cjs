@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
  * Makes a fresh clone ready: npm dependencies, the Pulumi engine (built from
- * the Go module proxy when missing, cached outside the clone by version), and
- * a check for Python. Idempotent and quick when everything is there.
+ * the Go module proxy when missing, cached outside the clone by version), a
+ * check for Python, and PostgreSQL's server binaries for the tests' postgres
+ * variants (installed from Debian's packages when running as root).
+ * Idempotent and quick when everything is there.
  *
  *   node scripts/setup.cjs                 everything
  *   node scripts/setup.cjs --engine-only   only the engine
@@ -36,7 +38,13 @@ function npmDependencies() {
     existsSync(join(ROOT, "node_modules", "vitest"));
   if (fresh) return;
   say("installing npm dependencies (npm ci)...");
-  run("npm", ["ci", "--no-audit", "--no-fund"]);
+  const ci = spawnSync("npm", ["ci", "--no-audit", "--no-fund"], { stdio: "inherit", cwd: ROOT });
+  if (!ci.error && ci.status === 0) return;
+  // npm ci refuses a lock file that lacks optional packages (rollup's other-platform
+  // builds) the registry here does not have; npm install accepts it and, with
+  // --no-save, leaves package-lock.json as it is.
+  say("npm ci refused; falling back to npm install --no-save (package-lock.json is not changed)");
+  run("npm", ["install", "--no-audit", "--no-fund", "--no-save"]);
 }
 
 /** Hash of our language host's sources: a change rebuilds it (seconds), not the engine. */
@@ -107,8 +115,40 @@ function python() {
   }
 }
 
+/**
+ * The tests run every store and API test on PGlite and on PostgreSQL too:
+ * test/globalSetup.ts starts a throwaway cluster with Debian's server binaries.
+ */
+function postgres() {
+  if (process.env.TEST_DATABASE_URL) return; // the tests use that server
+  const root = "/usr/lib/postgresql";
+  const hasServer = () => existsSync(root) && readdirSync(root).some((v) => existsSync(join(root, v, "bin", "initdb")));
+  if (hasServer()) return;
+  say("installing PostgreSQL (apt-get install postgresql)...");
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  let hasApt = true;
+  try {
+    execFileSync("apt-get", ["--version"], { stdio: "ignore" });
+  } catch {
+    hasApt = false;
+  }
+  if (!isRoot || !hasApt) {
+    say(
+      `  not ${!hasApt ? "on a machine with apt-get" : "running as root"}, so not installing it: run \`sudo apt-get install -y postgresql\` ` +
+        "(or set TEST_DATABASE_URL=postgres://... to a server you run); until then the tests' postgres variants fail",
+    );
+    return;
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  run("apt-get", ["update"], { env, stdio: ["ignore", "inherit", "inherit"] });
+  run("apt-get", ["install", "-y", "--no-install-recommends", "postgresql"], { env, stdio: ["ignore", "inherit", "inherit"] });
+  if (!hasServer()) fail(`apt-get installed postgresql, but there is no ${root}/*/bin/initdb`);
+  say("PostgreSQL installed");
+}
+
 const engineOnly = process.argv.includes("--engine-only");
 if (!engineOnly) npmDependencies();
 const dir = engine();
 if (!engineOnly) python();
+if (!engineOnly) postgres();
 say(`ready: engine v${PULUMI_VERSION} in ${dir}`);

@@ -7,7 +7,11 @@
 import { Command, Option } from "commander";
 import { ApiError, PlatformClient } from "../client/client";
 import { printJson, printTable } from "./output";
-import { aliasName } from "../spec/catalog";
+import { aliasName, kebabCase } from "../spec/catalog";
+import { deployDirectory } from "../client/deployDir";
+import { basename, dirname, resolve as resolvePath } from "node:path";
+import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
@@ -157,6 +161,113 @@ apps
   .action(async (app, o) => {
     await client().deleteApp(app, o.env);
     process.stdout.write(`deleted ${aliasName(app, o.env)}\n`);
+  });
+
+apps
+  .command("rollout <app>")
+  .description("restart every runner of the app without changing revision (after a secret change, for stuck runners)")
+  .addOption(envOption())
+  .option("--force", "kill runners now; in-flight requests fail (queued ones are retried)")
+  .addOption(jsonOption())
+  .action(async (app, o) => {
+    const r = await client().rollout(app, o.env, Boolean(o.force));
+    if (o.json) return printJson(r);
+    process.stdout.write(`${o.force ? "killed" : "drained and stopped"} ${r.restarted} runner(s) of ${aliasName(app, o.env)}; the autoscaler starts replacements\n`);
+  });
+apps
+  .command("usage <app>")
+  .description("calls per caller key")
+  .addOption(envOption())
+  .addOption(jsonOption())
+  .action(async (app, o) => {
+    const u = await client().usage(app, o.env);
+    if (o.json) return printJson(u);
+    printTable(["Caller key", "Calls", "Last call"], u.map((x) => [x.caller, x.calls, x.last_at]));
+  });
+
+// ---- secrets
+const secrets = program.command("secrets").description("secrets of an environment, given to runners as environment variables");
+secrets
+  .command("set <pairs...>")
+  .description("set NAME=VALUE pairs (runners get them when they start: run `apps rollout` to apply)")
+  .addOption(envOption())
+  .action(async (pairs: string[], o) => {
+    for (const pair of pairs) {
+      const i = pair.indexOf("=");
+      if (i <= 0) throw new UsageError(`expected NAME=VALUE, got '${pair.split("=")[0]}'`);
+      await client().setSecret(pair.slice(0, i), pair.slice(i + 1), o.env);
+      process.stdout.write(`set ${pair.slice(0, i)} in ${o.env}\n`);
+    }
+  });
+secrets
+  .command("list")
+  .addOption(envOption())
+  .addOption(jsonOption())
+  .action(async (o) => {
+    const ss = await client().listSecrets(o.env);
+    if (o.json) return printJson(ss);
+    printTable(["Secret", "Updated"], ss.map((x) => [x.name, x.updated_at]));
+  });
+secrets
+  .command("unset <name>")
+  .addOption(envOption())
+  .action(async (name, o) => {
+    await client().unsetSecret(name, o.env);
+    process.stdout.write(`unset ${name} in ${o.env}\n`);
+  });
+
+// ---- ephemeral runs
+program
+  .command("run <source>")
+  .description("deploy path/file.py::Class as a temporary public app; it is removed when this command exits (Ctrl-C included)")
+  .option("--name <name>", "app name (default: the class name in kebab case plus a random suffix)")
+  .addOption(envOption())
+  .addOption(new Option("--auth <mode>", "auth mode").choices(["public", "private", "shared"]).default("public"))
+  .action(async (source: string, o) => {
+    const m = /^(.+\.py)::([A-Za-z_][A-Za-z0-9_]*)$/.exec(source);
+    if (!m) throw new UsageError(`expected path/file.py::ClassName, got '${source}'`);
+    const file = resolvePath(m[1]);
+    if (!existsSync(file)) throw new UsageError(`no such file: ${m[1]}`);
+    const name = o.name ?? `${kebabCase(m[2])}-${randomBytes(3).toString("hex")}`;
+    const c = client();
+    const me = await c.me();
+    let removed = false;
+    const remove = async () => {
+      if (removed) return;
+      removed = true;
+      await c.deleteApp(name, o.env).catch((err) => {
+        if (!(err instanceof ApiError && err.status === 404)) throw err;
+      });
+      process.stdout.write(`removed ${aliasName(name, o.env)}\n`);
+    };
+    const onSignal = (sig: string) => {
+      process.stdout.write(`\n${sig}: removing the ephemeral app\n`);
+      remove().then(
+        () => process.exit(0),
+        (err) => {
+          process.stderr.write(`falctl: could not remove ${name}: ${err instanceof Error ? err.message : err}\n`);
+          process.exit(EXIT.failed);
+        },
+      );
+    };
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, () => onSignal(sig));
+    process.stdout.write(`deploying ${source} as ${aliasName(name, o.env)} (${o.auth}); waiting for setup...\n`);
+    try {
+      await deployDirectory(c, { dir: dirname(file), sourceObject: `${basename(file)}::${m[2]}`, name, env: o.env, authMode: o.auth, message: "falctl run (ephemeral)" });
+    } catch (err) {
+      await remove().catch(() => undefined);
+      throw err;
+    }
+    const endpoint = `${me.owner}/${aliasName(name, o.env)}`;
+    const base = program.opts<{ url: string }>().url.replace(/\/+$/, "");
+    process.stdout.write(
+      `ready: ${endpoint}\n  sync:  curl -X POST ${base}/run/${endpoint} -H 'content-type: application/json' -d '{}'\n` +
+        `  queue: curl -X POST ${base}/queue/${endpoint} -H 'content-type: application/json' -d '{}'\n` +
+        `Ctrl-C stops it and removes the app.\n`,
+    );
+    // Stay up until a signal arrives (a pending promise alone does not keep Node running).
+    setInterval(() => undefined, 1 << 30);
+    await new Promise(() => undefined);
   });
 
 // ---- keys

@@ -88,7 +88,8 @@ export class PlatformClient {
   listRevisions(name: string, env = "main"): Promise<Revision[]> {
     return this.call("GET", `/v1/apps/${enc(name)}/revisions?env=${enc(env)}`);
   }
-  createRevision(name: string, env: string, body: CreateRevisionRequest): Promise<Revision> {
+  /** Creates a revision, or returns an existing one with the same content (`reused: true`). */
+  createRevision(name: string, env: string, body: CreateRevisionRequest): Promise<Revision & { reused?: boolean }> {
     return this.call("POST", `/v1/apps/${enc(name)}/revisions?env=${enc(env)}`, body);
   }
   getRevision(id: string): Promise<Revision> {
@@ -96,6 +97,23 @@ export class PlatformClient {
   }
   deleteRevision(id: string): Promise<void> {
     return this.call("DELETE", `/v1/revisions/${enc(id)}`);
+  }
+
+  // ---- rollouts, usage, secrets
+  rollout(name: string, env = "main", force = false): Promise<{ restarted: number; force: boolean }> {
+    return this.call("POST", `/v1/apps/${enc(name)}/rollout?env=${enc(env)}`, { force });
+  }
+  usage(name: string, env = "main"): Promise<{ caller: string; calls: number; last_at: string }[]> {
+    return this.call("GET", `/v1/apps/${enc(name)}/usage?env=${enc(env)}`);
+  }
+  listSecrets(env = "main"): Promise<{ name: string; updated_at: string }[]> {
+    return this.call("GET", `/v1/secrets?env=${enc(env)}`);
+  }
+  setSecret(name: string, value: string, env = "main"): Promise<void> {
+    return this.call("PUT", `/v1/secrets/${enc(name)}?env=${enc(env)}`, { value });
+  }
+  unsetSecret(name: string, env = "main"): Promise<void> {
+    return this.call("DELETE", `/v1/secrets/${enc(name)}?env=${enc(env)}`);
   }
 
   // ---- runners

@@ -18,6 +18,7 @@ import { Dispatcher } from "./queue/dispatcher";
 import { PlatformMetrics } from "./metrics";
 import * as qs from "./queue/queueStore";
 import { ResolveCache } from "./gateway/resolveCache";
+import { UsageRecorder } from "./gateway/usage";
 
 export const PLATFORM_VERSION = "0.1.0";
 
@@ -92,7 +93,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   dispatcher = new Dispatcher({ db, runners, log, metrics, owner: hostId, leaseMs: opts.queueLeaseMs, webhookBaseDelayMs: opts.webhookBaseDelayMs });
   const cache = new ResolveCache(db);
   const service = new PlatformService(db, runners, backend, log, () => cache.invalidate());
-  const server = buildServer({ db, service, runners, log, version: PLATFORM_VERSION, dispatcher, metrics, cache });
+  const usage = new UsageRecorder(db, log);
+  const server = buildServer({ db, service, runners, log, version: PLATFORM_VERSION, dispatcher, metrics, cache, usage });
 
   // If this process dies, its runners must not outlive it.
   const killRunners = () => runners.killAll();
@@ -117,6 +119,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
       closed = true;
       await dispatcher!.stop();
       await server.close();
+      await usage.close();
       await runners.close();
       process.off("exit", killRunners);
       await db.close();

@@ -268,3 +268,56 @@ export async function listRunners(q: Queryable, appId: string, includeTerminated
 export async function upsertRunnerState(q: Queryable, id: string, state: string, error: string | null): Promise<void> {
   await q.query("UPDATE runners SET state = $2, error = $3, updated_at = now() WHERE id = $1", [id, state, error]);
 }
+
+// ---- secrets (per owner and environment; values never leave the platform except into runners)
+
+export async function listSecretNames(q: Queryable, owner: string, env: string) {
+  return q.query<{ name: string; updated_at: Date }>(
+    "SELECT name, updated_at FROM secrets WHERE owner = $1 AND environment = $2 ORDER BY name",
+    [owner, env],
+  );
+}
+
+export async function setSecret(q: Queryable, owner: string, env: string, name: string, value: string): Promise<void> {
+  await q.query(
+    `INSERT INTO secrets (owner, environment, name, value) VALUES ($1,$2,$3,$4)
+     ON CONFLICT (owner, environment, name) DO UPDATE SET value = $4, updated_at = now()`,
+    [owner, env, name, value],
+  );
+}
+
+export async function unsetSecret(q: Queryable, owner: string, env: string, name: string): Promise<boolean> {
+  const rows = await q.query("DELETE FROM secrets WHERE owner = $1 AND environment = $2 AND name = $3 RETURNING name", [owner, env, name]);
+  return rows.length > 0;
+}
+
+export async function secretValues(q: Queryable, owner: string, env: string): Promise<Record<string, string>> {
+  const rows = await q.query<{ name: string; value: string }>("SELECT name, value FROM secrets WHERE owner = $1 AND environment = $2", [owner, env]);
+  return Object.fromEntries(rows.map((r) => [r.name, r.value]));
+}
+
+// ---- usage of apps by caller key
+
+export async function addUsage(q: Queryable, appId: string, caller: string, calls: number): Promise<void> {
+  await q.query(
+    `INSERT INTO usage (app_id, caller, calls) VALUES ($1,$2,$3)
+     ON CONFLICT (app_id, caller) DO UPDATE SET calls = usage.calls + $3, last_at = now()`,
+    [appId, caller, calls],
+  );
+}
+
+export async function listUsage(q: Queryable, appId: string) {
+  return q.query<{ caller: string; calls: string; last_at: Date }>(
+    "SELECT caller, calls::text AS calls, last_at FROM usage WHERE app_id = $1 ORDER BY calls DESC, caller",
+    [appId],
+  );
+}
+
+export async function findRevisionByCode(q: Queryable, appId: string, codeHash: string): Promise<RevisionRow | undefined> {
+  return (
+    await q.query<RevisionRow>(
+      "SELECT * FROM revisions WHERE app_id = $1 AND code_hash = $2 AND status <> 'Failed' ORDER BY created_at DESC LIMIT 1",
+      [appId, codeHash],
+    )
+  )[0];
+}

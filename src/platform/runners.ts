@@ -245,12 +245,14 @@ export class RunnerManager {
     await this.persist(runner);
     try {
       const workDir = await this.materialize(revision);
+      // Secrets reach a runner as environment variables when it starts; a change needs a rollout.
+      const secrets = await repo.secretValues(this.opts.db, app.owner, app.environment);
       runner.state = "SETUP";
       const proc = await this.opts.backend.start({
         runnerId: runner.id,
         workDir,
         entrypoint: entrypointFile(revision.source_object),
-        env: { FAL_APP_NAME: app.name, FAL_ENVIRONMENT: app.environment, FAL_REVISION: revision.id },
+        env: { ...secrets, FAL_APP_NAME: app.name, FAL_ENVIRONMENT: app.environment, FAL_REVISION: revision.id },
         startupTimeoutMs: revision.code_settings.startup_timeout * 1000,
       });
       runner.proc = proc;

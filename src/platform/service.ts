@@ -63,7 +63,7 @@ export class PlatformService {
     return app;
   }
 
-  async createRevision(owner: string, name: string, env: string, input: CreateRevisionInput): Promise<RevisionRow> {
+  async createRevision(owner: string, name: string, env: string, input: CreateRevisionInput): Promise<RevisionRow & { reused?: boolean }> {
     await this.requireEnvironment(owner, env);
     this.checkHostable(input.code_settings.machine_types);
     const missing = await repo.missingBlobs(
@@ -84,6 +84,9 @@ export class PlatformService {
         auth_mode: input.auth_mode,
         scaling: { ...RUNTIME_SCALING_DEFAULTS, ...input.scaling },
       });
+      // Content an existing revision already has (a revert, a rollback as code) reuses it: nothing is built.
+      const existing = await repo.findRevisionByCode(tx, app.id, codeHash(input));
+      if (existing) return { ...existing, reused: true };
       return repo.insertRevision(tx, {
         app_id: app.id,
         source_object: input.source_object,
@@ -151,6 +154,14 @@ export class PlatformService {
       void this.runners.drainOthers(app.id, rev.id);
       return updated;
     });
+  }
+
+  /** Restarts the app's runners without changing revision (secrets changed, stuck runners, memory growth). */
+  async rollout(owner: string, name: string, env: string, force: boolean): Promise<number> {
+    const app = await this.requireApp(owner, name, env);
+    const n = await this.runners.rollout(app.id, force ? "force" : "graceful");
+    this.log.info({ app: name, env, runners: n, force }, "rollout");
+    return n;
   }
 
   async deleteApp(owner: string, name: string, env: string): Promise<void> {

@@ -41,17 +41,30 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
     if (olds.strategy !== news.strategy) changes.push("strategy");
     if (news.resetScale && !sameValue(olds.liveScaling, news.scaling)) changes.push("scaling");
     if (olds.resetScale !== news.resetScale) changes.push("resetScale");
+    if (changes.length === 0) {
+      // Compare with the live alias too: a rollback or auth change made with falctl since the
+      // last up must be put back by the next up, with or without --refresh.
+      const live = await clientFor(news).findApp(news.appName, news.environment);
+      if (!live) changes.push("revisionId");
+      else {
+        if (live.revision !== news.revisionId) changes.push("revisionId");
+        if (live.auth_mode !== news.authMode) changes.push("authMode");
+      }
+    }
     return { changes: changes.length > 0, replaces, deleteBeforeReplace: true };
   },
 
   async create(inputs) {
     const client = clientFor(inputs);
+    // A first deploy takes the code's values; an app already live (made outside this
+    // stack, or imported) keeps its runtime-tunable values unless resetScale.
+    const existing = await client.findApp(inputs.appName, inputs.environment);
+    const firstDeploy = !existing || existing.revision === null;
     const app = await client.updateApp(inputs.appName, inputs.environment, {
       revision_id: inputs.revisionId,
       strategy: inputs.strategy,
       auth_mode: inputs.authMode,
-      // A first deploy takes the code's values.
-      scaling: inputs.scaling,
+      scaling: firstDeploy || inputs.resetScale ? inputs.scaling : undefined,
     });
     return {
       id: app.id,
@@ -62,7 +75,8 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
   async update(_id, olds, news) {
     const client = clientFor(news);
     const app = await client.updateApp(news.appName, news.environment, {
-      revision_id: news.revisionId !== olds.revisionId ? news.revisionId : undefined,
+      // Always the wanted revision: a no-op when the alias is there already, a switch back after drift.
+      revision_id: news.revisionId,
       strategy: news.strategy,
       auth_mode: news.authMode,
       scaling: news.resetScale ? news.scaling : undefined,

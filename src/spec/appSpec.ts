@@ -68,6 +68,8 @@ export const AppSpec = z
     scaling: ScalingSpec.optional(),
     /** A note stored on each new revision. */
     message: z.string().max(2000).optional(),
+    /** Shown as `Environment build cache: disabled (no-cache)` and recorded on the revision. Default false. */
+    noCache: z.boolean().optional(),
   })
   .refine((a) => !(a.machineType && a.machineTypes), {
     message: "set either machineType or machineTypes, not both",

@@ -1,42 +1,15 @@
-/** Deploys an app directory straight through the platform API (no Pulumi), for gateway and queue tests. */
-import { readFileSync } from "node:fs";
+/** Deploys fixture apps straight through the platform API (no Pulumi), for gateway and queue tests. */
 import { join, resolve } from "node:path";
 import type { PlatformClient } from "../../src/client/client";
-import type { App, Revision } from "../../src/client/types";
-import { collectAppFiles } from "../../src/spec/files";
-import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS, type AuthMode, type CodeSettings, type RuntimeScaling } from "../../src/spec/catalog";
+import { deployDirectory, type DeployDirOptions } from "../../src/client/deployDir";
 
 export const FIXTURE_APPS = resolve(__dirname, "../fixtures/apps");
 
-export interface DeployOptions {
-  readonly dir: string;
-  readonly sourceObject: string;
-  readonly name: string;
-  readonly env?: string;
-  readonly authMode?: AuthMode;
-  readonly scaling?: Partial<RuntimeScaling>;
-  readonly codeSettings?: Partial<CodeSettings>;
-  readonly strategy?: "rolling" | "recreate";
-}
+export type DeployOptions = DeployDirOptions;
 
-export async function deployDir(client: PlatformClient, o: DeployOptions): Promise<{ app: App; revision: Revision }> {
-  const env = o.env ?? "main";
-  if (env !== "main") await client.createEnvironment(env);
-  const files = collectAppFiles(o.dir);
-  const missing = new Set(await client.missingBlobs(Object.values(files).map((f) => f.hash)));
-  for (const [rel, f] of Object.entries(files)) {
-    if (missing.has(f.hash)) await client.putBlob(f.hash, readFileSync(join(o.dir, rel)));
-  }
-  const scaling = { ...RUNTIME_SCALING_DEFAULTS, ...o.scaling };
-  const revision = await client.createRevision(o.name, env, {
-    source_object: o.sourceObject,
-    files,
-    code_settings: { ...CODE_SETTINGS_DEFAULTS, startup_timeout: 30, ...o.codeSettings },
-    scaling,
-    auth_mode: o.authMode ?? "private",
-  });
-  const app = await client.updateApp(o.name, env, { revision_id: revision.id, strategy: o.strategy ?? "recreate", scaling, auth_mode: o.authMode });
-  return { app, revision };
+/** Deploys with the recreate strategy and a 30 s startup timeout unless told otherwise. */
+export function deployDir(client: PlatformClient, o: DeployOptions) {
+  return deployDirectory(client, { strategy: "recreate", ...o, codeSettings: { startup_timeout: 30, ...o.codeSettings } });
 }
 
 export function deployWorker(client: PlatformClient, o: Partial<DeployOptions> = {}) {

@@ -64,8 +64,27 @@ export function openApiDocument(version: string) {
           summary: "Create a revision (creates the app on first use); its files must have been uploaded",
           parameters: [appParam, envParam],
           requestBody: json(S.CreateRevisionBody),
-          responses: { "201": ok("revision"), ...errors },
+          responses: { "201": ok("revision created"), "200": ok("a revision with the same content existed and is reused (reused: true)"), ...errors },
         },
+      },
+      "/v1/apps/{name}/rollout": {
+        post: {
+          summary: "Restart every runner of the app without changing revision; graceful unless force",
+          parameters: [appParam, envParam],
+          requestBody: json(S.RolloutBody),
+          responses: { "200": ok("{restarted, force}"), ...errors },
+        },
+      },
+      "/v1/apps/{name}/usage": { get: { summary: "Calls per caller key (shared apps bill callers)", parameters: [appParam, envParam], responses: { "200": ok("usage"), ...errors } } },
+      "/v1/secrets": { get: { summary: "Secret names of an environment (never values)", parameters: [envParam], responses: { "200": ok("names"), ...errors } } },
+      "/v1/secrets/{secret}": {
+        put: {
+          summary: "Set a secret; runners get it as an environment variable when they start (a rollout applies it)",
+          parameters: [{ name: "secret", in: "path", required: true, schema: { type: "string" } }, envParam],
+          requestBody: json(S.SetSecretBody),
+          responses: { "204": ok("set"), ...errors },
+        },
+        delete: { summary: "Unset a secret", parameters: [{ name: "secret", in: "path", required: true, schema: { type: "string" } }, envParam], responses: { "204": ok("unset"), ...errors } },
       },
       "/v1/apps/{name}/runners": { get: { summary: "Runners of the app", parameters: [appParam, envParam], responses: { "200": ok("runners"), ...errors } } },
       "/v1/revisions/{id}": {
@@ -86,6 +105,26 @@ export function openApiDocument(version: string) {
         post: { summary: "Create a key; the secret is shown once", requestBody: json(S.CreateKeyBody), responses: { "201": ok("{key_id, key_secret, scope}"), ...errors } },
       },
       "/v1/keys/{key_id}": { delete: { summary: "Revoke a key", parameters: [{ name: "key_id", in: "path", required: true, schema: { type: "string" } }], responses: { "204": ok("revoked"), ...errors } } },
+      "/metrics": { get: { summary: "Prometheus metrics", security: [], responses: { "200": ok("text exposition format") } } },
+      "/queue/{owner}/{alias}/{path}": {
+        post: {
+          summary: "Submit to the persistent queue (fal queue protocol); ?fal_webhook=<url>; headers X-Fal-Request-Timeout, X-Fal-No-Retry",
+          security: [{ key: [] }, {}],
+          parameters: [
+            { name: "owner", in: "path", required: true, schema: { type: "string" } },
+            { name: "alias", in: "path", required: true, schema: { type: "string" } },
+            { name: "path", in: "path", required: true, schema: { type: "string" } },
+            { name: "fal_webhook", in: "query", required: false, schema: { type: "string" } },
+          ],
+          responses: { "200": ok("{request_id, response_url, status_url, cancel_url, queue_position}") },
+        },
+      },
+      "/queue/{owner}/{alias}/requests/{id}/status": { get: { summary: "IN_QUEUE (queue_position), IN_PROGRESS (logs) or COMPLETED (logs, metrics, error)", security: [{ key: [] }, {}], responses: { "200": ok("completed"), "202": ok("waiting or in progress") } } },
+      "/queue/{owner}/{alias}/requests/{id}": { get: { summary: "The result, as the runner answered (status and body)", security: [{ key: [] }, {}], responses: { "200": ok("result"), "400": ok("not completed yet") } } },
+      "/queue/{owner}/{alias}/requests/{id}/cancel": { put: { summary: "Cancel: a queued request is dropped (its result is 499); a running one gets a cancel call on its runner", security: [{ key: [] }, {}], responses: { "202": ok("CANCELLATION_REQUESTED"), "400": ok("ALREADY_COMPLETED") } } },
+      "/fal/proxy": {
+        post: { summary: "The official clients' proxy convention: the real target (https://[queue.]fal.run/<owner>/<alias>/...) in x-fal-target-url; also GET and PUT", security: [{ key: [] }, {}], responses: { "200": ok("as the target") } },
+      },
       "/run/{owner}/{alias}/{path}": {
         post: {
           summary: "Synchronous call of an app endpoint (never retried). alias is `app` in main, `app--env` elsewhere.",

@@ -52,6 +52,11 @@ export const CreateKeyBody = z.strictObject({
   alias: z.string().max(200).default(""),
 });
 
+export const SECRET_NAME = /^[A-Z_][A-Z0-9_]*$/;
+export const SetSecretBody = z.strictObject({ value: z.string().max(65536) });
+export const SecretName = z.string().max(256).regex(SECRET_NAME, "an environment variable name: A-Z, 0-9 and _, not starting with a digit");
+export const RolloutBody = z.strictObject({ force: z.boolean().default(false) });
+
 export const EnvQuery = z.object({ env: name.default("main") });
 
 export { name as NameSchema };

@@ -20,6 +20,7 @@ import type { Dispatcher } from "../queue/dispatcher";
 import type { PlatformMetrics } from "../metrics";
 import { presentApp, presentRevision, presentRunner } from "./present";
 import type { ResolveCache } from "../gateway/resolveCache";
+import type { UsageRecorder } from "../gateway/usage";
 
 export interface ServerDeps {
   readonly db: Db;
@@ -30,6 +31,7 @@ export interface ServerDeps {
   readonly dispatcher: Dispatcher;
   readonly metrics: PlatformMetrics;
   readonly cache: ResolveCache;
+  readonly usage: UsageRecorder;
 }
 
 declare module "fastify" {
@@ -153,7 +155,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         const body = S.CreateRevisionBody.parse(req.body);
         const rev = await service.createRevision(owner(req), appName(req), env(req), body);
         const a = (await repo.getAppById(db, rev.app_id))!;
-        return reply.status(201).send(presentRevision(rev, a));
+        // 200 with reused: true when a revision with the same content existed (nothing was built).
+        return reply.status(rev.reused ? 200 : 201).send({ ...presentRevision(rev, a), reused: Boolean(rev.reused) });
       });
       v1.get("/revisions/:id", async (req) => {
         const rev = await repo.getRevision(db, (req.params as { id: string }).id);
@@ -163,6 +166,36 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       });
       v1.delete("/revisions/:id", async (req, reply) => {
         await service.deleteRevision(owner(req), (req.params as { id: string }).id);
+        return reply.status(204).send();
+      });
+
+      // ---- rollouts and usage
+      v1.post("/apps/:name/rollout", async (req) => {
+        const body = S.RolloutBody.parse(req.body ?? {});
+        const restarted = await service.rollout(owner(req), appName(req), env(req), body.force);
+        return { restarted, force: body.force };
+      });
+      v1.get("/apps/:name/usage", async (req) => {
+        const a = await service.requireApp(owner(req), appName(req), env(req));
+        await deps.usage.flush();
+        return (await repo.listUsage(db, a.id)).map((u) => ({ caller: u.caller, calls: Number(u.calls), last_at: u.last_at }));
+      });
+
+      // ---- secrets (names only ever leave the platform; values go to runners as env vars)
+      v1.get("/secrets", async (req) => {
+        await service.requireEnvironment(owner(req), env(req));
+        return repo.listSecretNames(db, owner(req), env(req));
+      });
+      v1.put("/secrets/:secret", async (req, reply) => {
+        const name = S.SecretName.parse((req.params as { secret: string }).secret);
+        const body = S.SetSecretBody.parse(req.body);
+        await service.requireEnvironment(owner(req), env(req));
+        await repo.setSecret(db, owner(req), env(req), name, body.value);
+        return reply.status(204).send();
+      });
+      v1.delete("/secrets/:secret", async (req, reply) => {
+        const name = S.SecretName.parse((req.params as { secret: string }).secret);
+        if (!(await repo.unsetSecret(db, owner(req), env(req), name))) throw notFound(`secret '${name}' in environment '${env(req)}'`);
         return reply.status(204).send();
       });
 
@@ -229,7 +262,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.header("content-type", m.registry.contentType).send(await m.registry.metrics());
   });
 
-  registerGateway(app, { db, runners: deps.runners, dispatcher: deps.dispatcher, metrics: deps.metrics, cache: deps.cache, log, authenticate });
+  registerGateway(app, {
+    db,
+    runners: deps.runners,
+    dispatcher: deps.dispatcher,
+    metrics: deps.metrics,
+    cache: deps.cache,
+    usage: deps.usage,
+    log,
+    authenticate,
+  });
   return app;
 }
 

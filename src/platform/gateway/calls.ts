@@ -18,6 +18,7 @@ import { parseAliasName } from "../../spec/catalog";
 import { authorizeCall } from "./auth";
 import type { ResolveCache } from "./resolveCache";
 import { postToRunner } from "./runnerHttp";
+import type { UsageRecorder } from "./usage";
 
 export interface GatewayCall {
   readonly method: string;
@@ -46,6 +47,7 @@ export interface GatewayDeps {
   readonly log: Logger;
   readonly metrics: PlatformMetrics;
   readonly cache: ResolveCache;
+  readonly usage: UsageRecorder;
 }
 
 const FORWARDED = ["content-type", "accept", "user-agent"];
@@ -56,6 +58,7 @@ async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow>
   const app = await deps.cache.app(call.owner, name, environment);
   if (!app || !app.current_revision) throw new PlatformError(404, "not_found", `no deployed app '${call.owner}/${call.alias}'`);
   authorizeCall(app, call.key);
+  if (call.key) deps.usage.record(app.id, call.key.key_id);
   return app;
 }
 

@@ -122,6 +122,30 @@ CREATE INDEX requests_leased ON requests (lease_expires_at) WHERE status = 'IN_P
 CREATE INDEX requests_webhooks ON requests (webhook_next_at) WHERE webhook_state = 'pending'
 `,
   },
+  {
+    id: 3,
+    name: "secrets and usage",
+    sql: `
+CREATE TABLE secrets (
+  owner       text NOT NULL,
+  environment text NOT NULL,
+  name        text NOT NULL,
+  value       text NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (owner, environment, name),
+  FOREIGN KEY (owner, environment) REFERENCES environments (owner, name) ON DELETE CASCADE
+);
+CREATE TABLE usage (
+  app_id  text NOT NULL,
+  caller  text NOT NULL,
+  calls   bigint NOT NULL DEFAULT 0,
+  last_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (app_id, caller)
+);
+CREATE INDEX revisions_code ON revisions (app_id, code_hash)
+`,
+  },
 ];
 
 const LOCK_ID = 7_412_001;

@@ -1,0 +1,64 @@
+/**
+ * Deploys an app directory through the platform API without Pulumi: upload
+ * the files the platform lacks, create (or reuse) a revision, point the alias
+ * at it. Used by `falctl run` (ephemeral apps), tests and the benchmark.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { PlatformClient } from "./client";
+import type { App, Revision } from "./types";
+import { collectAppFiles } from "../spec/files";
+import {
+  CODE_SETTINGS_DEFAULTS,
+  RUNTIME_SCALING_DEFAULTS,
+  type AuthMode,
+  type CodeSettings,
+  type RuntimeScaling,
+  type StrategyName,
+} from "../spec/catalog";
+
+export interface DeployDirOptions {
+  /** Directory whose files are uploaded. */
+  readonly dir: string;
+  /** `file.py::Class`, relative to dir. */
+  readonly sourceObject: string;
+  readonly name: string;
+  /** Default `main`; other environments are created when missing. */
+  readonly env?: string;
+  /** Default private. */
+  readonly authMode?: AuthMode;
+  readonly scaling?: Partial<RuntimeScaling>;
+  readonly codeSettings?: Partial<CodeSettings>;
+  /** Default rolling. */
+  readonly strategy?: StrategyName;
+  readonly message?: string;
+}
+
+export async function deployDirectory(client: PlatformClient, o: DeployDirOptions): Promise<{ app: App; revision: Revision }> {
+  const env = o.env ?? "main";
+  if (env !== "main") await client.createEnvironment(env);
+  const files = collectAppFiles(o.dir);
+  const missing = new Set(await client.missingBlobs(Object.values(files).map((f) => f.hash)));
+  for (const [rel, f] of Object.entries(files)) {
+    if (missing.has(f.hash)) {
+      await client.putBlob(f.hash, readFileSync(join(o.dir, rel)));
+      missing.delete(f.hash);
+    }
+  }
+  const scaling = { ...RUNTIME_SCALING_DEFAULTS, ...o.scaling };
+  const revision = await client.createRevision(o.name, env, {
+    source_object: o.sourceObject,
+    files,
+    code_settings: { ...CODE_SETTINGS_DEFAULTS, ...o.codeSettings },
+    scaling,
+    auth_mode: o.authMode ?? "private",
+    message: o.message,
+  });
+  const app = await client.updateApp(o.name, env, {
+    revision_id: revision.id,
+    strategy: o.strategy ?? "rolling",
+    scaling,
+    auth_mode: o.authMode,
+  });
+  return { app, revision };
+}

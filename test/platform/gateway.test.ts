@@ -1,0 +1,83 @@
+/**
+ * Who may call an app through the sync gateway (POST /run/<owner>/<alias>),
+ * by its auth mode: private (the owner's keys), public (anyone), shared (any
+ * valid key). Runs on PGlite and on PostgreSQL.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import * as repo from "../../src/platform/repo";
+import { hashSecret } from "../../src/platform/keys";
+import { DATABASES, beforeAllOrFailEach, TempDirs, deploy, raw } from "./support";
+
+describe.each(DATABASES)("sync gateway auth modes on %s", (database) => {
+  let p: TestPlatform;
+  const dirs = new TempDirs();
+  /** An API key of this platform's owner (`local`). */
+  let ownKey: string;
+  /** A valid API key of another owner. */
+  let otherKey: string;
+  const path = "/run/local/gate";
+  const call = (o: { key?: string; authorization?: string } = {}) => raw(p.url, "POST", path, { ...o, body: { prompt: "GO" } });
+
+  beforeAllOrFailEach(async () => {
+    p = await startTestPlatform({ database });
+    const k = await p.client.createKey("API", "own caller");
+    ownKey = `${k.key_id}:${k.key_secret}`;
+    const secret = randomBytes(24).toString("base64url");
+    await repo.insertKey(p.db, { keyId: "otherteam01", secretHash: hashSecret(secret), scope: "API", owner: "other-team", alias: "theirs" });
+    otherKey = `otherteam01:${secret}`;
+    await deploy(p.client, "gate", "main", dirs.example());
+  });
+  afterAll(async () => {
+    await p?.stop();
+    dirs.removeAll();
+  });
+
+  it("private (the default): 401 without a key or with a wrong one, 403 with another owner's key, 200 with the owner's", async () => {
+    expect((await p.client.getApp("gate")).auth_mode).toBe("private");
+    const none = await call();
+    expect(none.status).toBe(401);
+    expect(none.body.error.message).toContain("is private");
+    expect((await call({ key: `${ownKey.split(":")[0]}:wrong-secret` })).status).toBe(401);
+    const other = await call({ key: otherKey });
+    expect(other.status).toBe(403);
+    expect(other.body.error.code).toBe("forbidden");
+    const own = await call({ key: ownKey });
+    expect(own.status).toBe(200);
+    expect(own.body.image.split("\n")).toHaveLength(7);
+  });
+
+  it("public: anyone may call without a key", async () => {
+    await p.client.updateApp("gate", "main", { auth_mode: "public" });
+    const none = await call();
+    expect(none.status).toBe(200);
+    expect(none.body.image).toContain("#");
+    expect((await call({ key: otherKey })).status).toBe(200);
+  });
+
+  it("shared: any valid key, of any owner; none or a wrong one is 401", async () => {
+    await p.client.updateApp("gate", "main", { auth_mode: "shared" });
+    const none = await call();
+    expect(none.status).toBe(401);
+    expect(none.body.error.message).toContain("is shared");
+    expect((await call({ key: "otherteam01:not-it" })).status).toBe(401);
+    expect((await call({ key: otherKey })).status).toBe(200);
+    expect((await call({ key: ownKey })).status).toBe(200);
+    expect((await call({ key: p.key })).status).toBe(200);
+  });
+
+  it("a revoked key no longer calls a shared app", async () => {
+    const k = await p.client.createKey("API", "revoked soon");
+    const key = `${k.key_id}:${k.key_secret}`;
+    expect((await call({ key })).status).toBe(200);
+    await p.client.revokeKey(k.key_id);
+    expect((await call({ key })).status).toBe(401);
+  });
+
+  it("answers 404 for an app that does not exist, whatever the key", async () => {
+    const res = await raw(p.url, "POST", "/run/local/no-such-app", { key: p.key, body: {} });
+    expect(res.status).toBe(404);
+    expect((await raw(p.url, "POST", "/run/other-team/gate", { key: otherKey, body: {} })).status).toBe(404);
+  });
+});

@@ -1,0 +1,171 @@
+/**
+ * The app spec a stack deploys (stacks/apps.<stack>.yaml): a reviewer must be
+ * able to fix a bad spec from the error alone, so every message names the
+ * file, the line, the path inside the document, what was found and what is
+ * allowed. And what a spec leaves out gets the documented defaults.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { parseStackSpec, SpecError } from "../../src/spec/appSpec";
+import { MACHINE_TYPE_NAMES } from "../../src/spec/catalog";
+import { resolveSettings } from "../../components/FalApp";
+import { TempDirs } from "../platform/support";
+
+const FILE = "stacks/apps.staging.yaml";
+
+/** The SpecError parsing `yaml` throws (fails the test when it parses). */
+function problems(yaml: string): { error: SpecError; problems: readonly string[] } {
+  try {
+    parseStackSpec(yaml, FILE);
+  } catch (err) {
+    expect(err).toBeInstanceOf(SpecError);
+    const e = err as SpecError;
+    expect(e.message.startsWith(`${FILE}: invalid app spec:`)).toBe(true);
+    return { error: e, problems: e.problems };
+  }
+  throw new Error("the spec should not have parsed");
+}
+
+const app = (...lines: string[]) => ["environment: staging", "apps:", "  - source: app/app.py::TextToAscii", ...lines.map((l) => `    ${l}`), ""].join("\n");
+
+describe("app spec errors", () => {
+  it("an unknown machine type names the line, the path, the value and the allowed types", () => {
+    const { error, problems: ps } = problems(app("machineType: GPU-Z9"));
+    expect(ps).toEqual([
+      `line 4, apps[0].machineType: unknown machine type "GPU-Z9"; allowed: ${MACHINE_TYPE_NAMES.join(", ")} (found "GPU-Z9")`,
+    ]);
+    expect(error.message).toContain("allowed: XS, S, M, L, GPU-A6000");
+    expect(error.file).toBe(FILE);
+  });
+
+  it("an unknown type inside machineTypes names its index", () => {
+    const { problems: ps } = problems(app("machineTypes: [S, XXL]"));
+    expect(ps).toHaveLength(1);
+    expect(ps[0]).toMatch(/^line 4, apps\[0\]\.machineTypes\[1\]: unknown machine type "XXL"/);
+  });
+
+  it("a source that is not path/file.py::ClassName says what it must look like", () => {
+    for (const bad of ["app/app.py", "app/app.js::Thing", "app/app.py::123Bad", "app.py::"]) {
+      const { problems: ps } = problems(["apps:", `  - source: ${JSON.stringify(bad)}`, ""].join("\n"));
+      expect(ps, bad).toEqual([`line 2, apps[0].source: must look like path/to/file.py::ClassName (found ${JSON.stringify(bad)})`]);
+    }
+  });
+
+  it("a negative scaling value names the field, the bound and the value", () => {
+    const { problems: ps } = problems(app("scaling:", "  keepAlive: 60", "  maxConcurrency: -1"));
+    expect(ps).toHaveLength(1);
+    expect(ps[0]).toMatch(/^line 6, apps\[0\]\.scaling\.maxConcurrency: .*>=0 \(found -1\)$/);
+  });
+
+  it("values below their own minimum: maxMultiplexing 0, requestTimeout 0, a percentage over 100", () => {
+    const ps = [...problems(app("scaling:", "  maxMultiplexing: 0", "  requestTimeout: 0", "  concurrencyBufferPerc: 150")).problems].sort();
+    expect(ps).toHaveLength(3);
+    expect(ps[0]).toMatch(/^line 5, apps\[0\]\.scaling\.maxMultiplexing: .*>=1 \(found 0\)$/);
+    expect(ps[1]).toMatch(/^line 6, apps\[0\]\.scaling\.requestTimeout: .*>=1 \(found 0\)$/);
+    expect(ps[2]).toMatch(/^line 7, apps\[0\]\.scaling\.concurrencyBufferPerc: .*<=100 \(found 150\)$/);
+  });
+
+  it("an unknown key is named, in an app, in scaling and at the top level", () => {
+    expect(problems(app("colour: red")).problems).toEqual(['line 3, apps[0]: Unrecognized key: "colour"']);
+    expect(problems(app("scaling:", "  maxConcurency: 3")).problems[0]).toMatch(/apps\[0\]\.scaling: Unrecognized key: "maxConcurency"/);
+    expect(problems(app() + "region: eu\n").problems[0]).toMatch(/\(top level\): Unrecognized key: "region"/);
+  });
+
+  it("a YAML syntax error names its line", () => {
+    const { problems: ps } = problems(["environment: staging", "apps:", "  - source: app/app.py::TextToAscii", "   machineType: S", ""].join("\n"));
+    expect(ps).toHaveLength(1);
+    expect(ps[0]).toMatch(/^line 4: YAML syntax: /);
+    const unclosed = problems(app("scaling: [", "")).problems;
+    expect(unclosed[0]).toMatch(/^line \d+: YAML syntax: .*\]/);
+  });
+
+  it("machineType and machineTypes together are refused, pointing at machineTypes", () => {
+    expect(problems(app("machineType: S", "machineTypes: [M]")).problems).toEqual([
+      "line 5, apps[0].machineTypes: set either machineType or machineTypes, not both",
+    ]);
+  });
+
+  it("lists every problem of a spec at once, each with its own line", () => {
+    const { problems: ps } = problems(
+      ["environment: Staging", "apps:", "  - source: a.py::A", "    machineType: Q", "  - source: b.py::B", "    authMode: secret", ""].join("\n"),
+    );
+    expect(ps).toHaveLength(3);
+    expect(ps[0]).toMatch(/^line 1, environment: must be lowercase/);
+    expect(ps[1]).toMatch(/^line 4, apps\[0\]\.machineType:/);
+    expect(ps[2]).toMatch(/^line 6, apps\[1\]\.authMode: .*(found "secret")/);
+  });
+
+  it("a spec without apps says to list one", () => {
+    expect(problems("environment: staging\napps: []\n").problems).toEqual(["line 2, apps: list at least one app"]);
+    expect(problems("environment: staging\n").problems[0]).toMatch(/^apps: /);
+  });
+});
+
+describe("app spec defaults", () => {
+  const dirs = new TempDirs();
+  afterAll(() => dirs.removeAll());
+
+  it("a minimal spec deploys into main and leaves every optional field unset", () => {
+    expect(parseStackSpec("apps:\n  - source: app/app.py::TextToAscii\n", FILE)).toEqual({
+      environment: "main",
+      apps: [{ source: "app/app.py::TextToAscii" }],
+    });
+  });
+
+  it("a full spec keeps every value it sets", () => {
+    const spec = parseStackSpec(
+      app(
+        "name: banner",
+        "root: app",
+        "authMode: shared",
+        "strategy: recreate",
+        "machineTypes: [S, M]",
+        "numGpus: 0",
+        "regions: [eu-west]",
+        "resetScale: true",
+        "message: hello",
+        "scaling:",
+        "  keepAlive: 5",
+        "  minConcurrency: 1",
+        "  maxConcurrency: 4",
+        "  maxMultiplexing: 2",
+        "  startupTimeout: 30",
+      ),
+      FILE,
+    );
+    expect(spec.environment).toBe("staging");
+    expect(spec.apps[0]).toMatchObject({
+      name: "banner",
+      authMode: "shared",
+      strategy: "recreate",
+      machineTypes: ["S", "M"],
+      regions: ["eu-west"],
+      resetScale: true,
+      scaling: { keepAlive: 5, minConcurrency: 1, maxConcurrency: 4, maxMultiplexing: 2, startupTimeout: 30 },
+    });
+  });
+
+  it("an app that sets nothing gets the documented defaults: kebab-case name, main, private, rolling, S, fal's scaling", () => {
+    const dir = dirs.example();
+    const s = resolveSettings("x", { source: join(dir, "app.py") + "::TextToAscii" });
+    expect(s).toMatchObject({
+      appName: "text-to-ascii",
+      environment: "main",
+      sourceObject: "app.py::TextToAscii",
+      sourceDir: dir,
+      authMode: "private",
+    });
+    expect(s.strategy.name).toBe("rolling");
+    expect(s.codeSettings).toEqual({ max_multiplexing: 1, startup_timeout: 600, machine_types: ["S"], num_gpus: 0 });
+    expect(s.scaling).toEqual({
+      keep_alive: 60,
+      min_concurrency: 0,
+      max_concurrency: 2,
+      concurrency_buffer: 0,
+      concurrency_buffer_perc: 0,
+      scaling_delay: 0,
+      request_timeout: 3600,
+      regions: [],
+    });
+  });
+});
