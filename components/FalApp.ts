@@ -285,7 +285,7 @@ export function resolveSettings(name: string, args: FalAppArgs): ResolvedSetting
   const root = resolve(args.root ?? dirname(file));
   const absFile = resolve(file);
   if (!existsSync(absFile)) fail(`source: file ${JSON.stringify(file)} does not exist (resolved to ${absFile})`);
-  if (!existsSync(root) || !statSync(root).isDirectory()) fail(`root: ${JSON.stringify(args.root)} is not a directory`);
+  if (!existsSync(root) || !statSync(root).isDirectory()) fail(`root: ${JSON.stringify(args.root ?? dirname(file))} is not a directory`);
   const relFile = relative(root, absFile);
   if (relFile.startsWith("..")) fail(`source: ${JSON.stringify(file)} is outside root ${JSON.stringify(args.root)}`);
 

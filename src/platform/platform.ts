@@ -41,7 +41,7 @@ export interface PlatformOptions {
   readonly runnerGraceMs?: number;
   /** Queue lease length (a dead holder's requests are retried after it). Default 15000 ms. */
   readonly queueLeaseMs?: number;
-  /** First webhook retry delay (doubles per attempt). Default 7500 ms. */
+  /** First webhook retry delay (doubles per attempt; 10 attempts ≈ 2.1 h). Default 15000 ms. */
   readonly webhookBaseDelayMs?: number;
   readonly logLevel?: LogLevel;
   readonly logger?: Logger;

@@ -33,6 +33,8 @@ export interface ManagedRunner {
   readonly revisionId: string;
   readonly machineType: string;
   readonly maxMultiplexing: number;
+  /** The app's request_timeout when the runner started: how long a drain waits for in-flight work. */
+  readonly requestTimeoutMs: number;
   readonly startedAt: number;
   state: RunnerState;
   inFlight: number;
@@ -228,6 +230,7 @@ export class RunnerManager {
       revisionId: revision.id,
       machineType,
       maxMultiplexing: revision.code_settings.max_multiplexing,
+      requestTimeoutMs: app.scaling.request_timeout * 1000,
       startedAt: Date.now(),
       state: "PENDING",
       inFlight: 0,
@@ -344,6 +347,12 @@ export class RunnerManager {
     if (r.state === "TERMINATED" || r.state === "DEAD") return;
     r.state = mode === "graceful" ? "DRAINING" : "TERMINATING";
     await this.persist(r);
+    if (mode === "graceful") {
+      // A draining runner takes no new leases; wait for what it holds (bounded by
+      // request_timeout) before SIGTERM, so the grace period is for teardown only.
+      const deadline = Date.now() + r.requestTimeoutMs;
+      while (r.inFlight > 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    }
     // Graceful: the runner finishes what it holds (its SIGTERM handler waits), then tears down.
     if (r.proc) await r.proc.stop(mode === "graceful" ? Math.max(this.graceMs, 1) : 0);
     r.state = "TERMINATED";

@@ -44,11 +44,15 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
     if (changes.length === 0) {
       // Compare with the live alias too: a rollback or auth change made with falctl since the
       // last up must be put back by the next up, with or without --refresh.
-      const live = await clientFor(news).findApp(news.appName, news.environment);
-      if (!live) changes.push("revisionId");
-      else {
-        if (live.revision !== news.revisionId) changes.push("revisionId");
-        if (live.auth_mode !== news.authMode) changes.push("authMode");
+      // Best effort: an unreachable platform must not fail a preview (the deploy check warns).
+      const live = await clientFor(news)
+        .findApp(news.appName, news.environment)
+        .then((a) => ({ app: a }))
+        .catch(() => undefined);
+      if (live && !live.app) changes.push("revisionId");
+      else if (live?.app) {
+        if (live.app.revision !== news.revisionId) changes.push("revisionId");
+        if (live.app.auth_mode !== news.authMode) changes.push("authMode");
       }
     }
     return { changes: changes.length > 0, replaces, deleteBeforeReplace: true };

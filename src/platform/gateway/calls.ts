@@ -58,13 +58,13 @@ async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow>
   const app = await deps.cache.app(call.owner, name, environment);
   if (!app || !app.current_revision) throw new PlatformError(404, "not_found", `no deployed app '${call.owner}/${call.alias}'`);
   authorizeCall(app, call.key);
-  if (call.key) deps.usage.record(app.id, call.key.key_id);
   return app;
 }
 
 /** Synchronous call: waits for the runner's answer; never retried. */
 export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnswer> {
   const app = await resolveApp(deps, call);
+  if (call.key) deps.usage.record(app.id, call.key.key_id);
   const revision = await deps.cache.revision(app.current_revision!);
   if (!revision) throw new PlatformError(404, "not_found", `the active revision of '${call.owner}/${call.alias}' is gone`);
   const requestId = randomUUID();
@@ -141,6 +141,7 @@ async function submit(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnsw
   if (webhook !== null && !/^https?:\/\//.test(webhook)) {
     throw new PlatformError(422, "invalid", `fal_webhook must be an http(s) URL, got ${JSON.stringify(webhook)}`);
   }
+  if (call.key) deps.usage.record(app.id, call.key.key_id);
   const id = randomUUID();
   const contentType = typeof call.headers["content-type"] === "string" ? call.headers["content-type"] : "application/json";
   // Stored before the 2xx: from here on the request is answered, retried or reported failed.

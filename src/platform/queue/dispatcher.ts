@@ -37,7 +37,7 @@ export interface DispatcherOptions {
   readonly pollMs?: number;
   /** Lease length; renewed every third of it. Default 15 s. */
   readonly leaseMs?: number;
-  /** First webhook retry delay, doubling each time (10 attempts ≈ 2 h at 7.5 s). Default 7500 ms. */
+  /** First webhook retry delay, doubling each time: 10 attempts span 15 s × (2^9 − 1) ≈ 2.1 h. Default 15000 ms. */
   readonly webhookBaseDelayMs?: number;
 }
 
@@ -188,7 +188,9 @@ export class Dispatcher {
       metrics.requestDuration.observe({ mode: "queue" }, (Date.now() - started) / 1000);
 
       if (res.status === 503 || res.status === 504) {
-        if (res.status === 503) void this.opts.runners.replace(lease.runner.id, "answered 503");
+        // 503: the runner is replaced (fal). 504: replaced too, so that the retry has another
+        // runner to go to even when max_concurrency allows only one.
+        void this.opts.runners.replace(lease.runner.id, `answered ${res.status}`);
         outcome = (await this.retryOrFail(held, res.status, `the runner answered ${res.status}`, "runner_unavailable", { body, contentType })) ? "retried" : "error";
         return;
       }
@@ -293,7 +295,8 @@ export class Dispatcher {
         this.opts.metrics.outcomes.inc({ mode: "queue", outcome: "timeout" });
       }
     }
-    for (const d of await qs.queueDepth(db)) this.opts.metrics.queueDepth.set({ status: d.status }, d.n);
+    const depth = new Map((await qs.queueDepth(db)).map((d) => [d.status, d.n]));
+    for (const st of ["IN_QUEUE", "IN_PROGRESS"]) this.opts.metrics.queueDepth.set({ status: st }, depth.get(st) ?? 0);
     await this.keepWarm();
     await this.deliverWebhooks();
   }
@@ -312,7 +315,7 @@ export class Dispatcher {
 
   private async deliverWebhooks(): Promise<void> {
     const { db, log, metrics } = this.opts;
-    const base = this.opts.webhookBaseDelayMs ?? 7500;
+    const base = this.opts.webhookBaseDelayMs ?? 15_000;
     const tx = db;
     {
       for (const r of await qs.claimDueWebhooks(db, 20)) {
