@@ -43,6 +43,10 @@ const apps = spec.apps.map((app) => {
       resetScale: app.resetScale,
       message: app.message,
       noCache: app.noCache,
+      pinRevision: app.pinRevision,
+      rolloutTrigger: app.rolloutTrigger,
+      forceRollout: app.forceRollout,
+      revisionHistoryLimit: app.revisionHistoryLimit,
     },
     { dependsOn: environment ? [environment] : [] },
   );

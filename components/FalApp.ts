@@ -98,6 +98,21 @@ export interface FalAppArgs {
    * deploy check. Default false.
    */
   readonly noCache?: boolean;
+  /**
+   * Rollback as code: serve this existing revision id instead of the code's.
+   * Nothing is built; runtime-tunable values stay, code values come from that
+   * revision. Default: the revision of the current code.
+   */
+  readonly pinRevision?: string;
+  /**
+   * Restart every runner of the app when this value changes (a rollout), e.g.
+   * after a secret changed. Default "" (no rollout).
+   */
+  readonly rolloutTrigger?: string;
+  /** Kill runners at once on a rollout instead of letting them finish. Default false. */
+  readonly forceRollout?: boolean;
+  /** Keep at most this many revisions (the active one included); older inactive ones are deleted. Default: keep all. */
+  readonly revisionHistoryLimit?: number;
   /** How to reach the platform. Default: stack config `falplane:url` and secret `falplane:apiKey`. */
   readonly platform?: PlatformConnection;
 }
@@ -109,7 +124,8 @@ export class FalApp extends pulumi.ComponentResource {
   readonly revisionId: pulumi.Output<string>;
   readonly appName: string;
   readonly environment: string;
-  readonly revision: Revision;
+  /** The revision resource of the current code; undefined when pinRevision is set. */
+  readonly revision: Revision | undefined;
   /**
    * The deploy check of this program run as plain text (also logged as an
    * info diagnostic of this resource). Computed from the live state read when
@@ -144,7 +160,17 @@ export class FalApp extends pulumi.ComponentResource {
       connection,
     );
 
-    this.revision = new Revision(
+    if (args.revisionHistoryLimit !== undefined && (!Number.isInteger(args.revisionHistoryLimit) || args.revisionHistoryLimit < 1)) {
+      throw new pulumi.RunError(`FalApp '${name}': revisionHistoryLimit must be a whole number >= 1, got ${JSON.stringify(args.revisionHistoryLimit)}`);
+    }
+    const commit = gitCommit(settings.sourceDir);
+    const annotations: Record<string, string> = {
+      ...(commit ? { git_commit: commit } : {}),
+      ...args.annotations,
+      ...(noCache ? { no_cache: "true" } : {}),
+    };
+
+    this.revision = args.pinRevision ? undefined : new Revision(
       `${name}-revision`,
       {
         appName: settings.appName,
@@ -156,7 +182,7 @@ export class FalApp extends pulumi.ComponentResource {
         scaling: settings.scaling,
         authMode: settings.authMode,
         message: args.message,
-        annotations: noCache ? { ...args.annotations, no_cache: "true" } : args.annotations,
+        annotations,
         connection,
       },
       // The check reads the live state before anything of this app changes.
@@ -168,11 +194,14 @@ export class FalApp extends pulumi.ComponentResource {
       {
         appName: settings.appName,
         environment: settings.environment,
-        revisionId: this.revision.revisionId,
+        revisionId: this.revision ? this.revision.revisionId : args.pinRevision!,
         authMode: settings.authMode,
         strategy: settings.strategy.name,
         scaling: settings.scaling,
         resetScale: args.resetScale ?? false,
+        rolloutTrigger: args.rolloutTrigger ?? "",
+        forceRollout: args.forceRollout ?? false,
+        revisionHistoryLimit: args.revisionHistoryLimit ?? 0,
         platformUrl: connection.platformUrl,
         apiKey: connection.apiKey,
       },
@@ -182,6 +211,16 @@ export class FalApp extends pulumi.ComponentResource {
     this.endpointId = alias.endpointId;
     this.revisionId = alias.revisionId;
     this.registerOutputs({ endpointId: this.endpointId, revisionId: this.revisionId, deployCheck: this.deployCheck });
+  }
+}
+
+/** The commit of the git checkout holding dir, for provenance; undefined outside git. */
+function gitCommit(dir: string): string | undefined {
+  try {
+    const { execFileSync } = require("node:child_process") as typeof import("node:child_process");
+    return execFileSync("git", ["rev-parse", "HEAD"], { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
 

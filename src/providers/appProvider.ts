@@ -20,7 +20,12 @@ export interface AppProps extends ConnectionProps {
   /** The code's runtime-tunable values. */
   readonly scaling: RuntimeScaling;
   readonly resetScale: boolean;
-  /** Restarting the app's runners is not part of this slice; reserved for rollouts. */
+  /** A new value restarts the app's runners (a rollout). */
+  readonly rolloutTrigger: string;
+  /** Rollouts kill runners at once instead of draining them. */
+  readonly forceRollout: boolean;
+  /** Keep at most this many revisions; 0 keeps all. */
+  readonly revisionHistoryLimit: number;
 }
 
 export interface AppOuts extends AppProps {
@@ -41,6 +46,9 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
     if (olds.strategy !== news.strategy) changes.push("strategy");
     if (news.resetScale && !sameValue(olds.liveScaling, news.scaling)) changes.push("scaling");
     if (olds.resetScale !== news.resetScale) changes.push("resetScale");
+    if ((olds.rolloutTrigger ?? "") !== news.rolloutTrigger) changes.push("rolloutTrigger");
+    if ((olds.forceRollout ?? false) !== news.forceRollout) changes.push("forceRollout");
+    if ((olds.revisionHistoryLimit ?? 0) !== news.revisionHistoryLimit) changes.push("revisionHistoryLimit");
     if (changes.length === 0) {
       // Compare with the live alias too: a rollback or auth change made with falctl since the
       // last up must be put back by the next up, with or without --refresh.
@@ -70,6 +78,7 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
       auth_mode: inputs.authMode,
       scaling: firstDeploy || inputs.resetScale ? inputs.scaling : undefined,
     });
+    await pruneRevisions(inputs);
     return {
       id: app.id,
       outs: { ...inputs, endpointId: app.endpoint_id, alias: app.alias, liveScaling: app.scaling },
@@ -85,6 +94,10 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
       auth_mode: news.authMode,
       scaling: news.resetScale ? news.scaling : undefined,
     });
+    if ((olds.rolloutTrigger ?? "") !== news.rolloutTrigger) {
+      await client.rollout(news.appName, news.environment, news.forceRollout);
+    }
+    await pruneRevisions(news);
     return { outs: { ...news, endpointId: app.endpoint_id, alias: app.alias, liveScaling: app.scaling } };
   },
 
@@ -104,3 +117,19 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
     if (app) await client.deleteApp(props.appName, props.environment);
   },
 };
+
+/** Deletes the oldest inactive revisions beyond revisionHistoryLimit (0 keeps all). */
+async function pruneRevisions(p: AppProps): Promise<void> {
+  if (!p.revisionHistoryLimit) return;
+  const client = clientFor(p);
+  const revs = await client.listRevisions(p.appName, p.environment); // newest first
+  let kept = revs.filter((r) => r.active).length;
+  for (const r of revs) {
+    if (r.active) continue;
+    if (kept < p.revisionHistoryLimit) {
+      kept++;
+      continue;
+    }
+    await client.deleteRevision(r.id);
+  }
+}

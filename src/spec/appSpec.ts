@@ -70,6 +70,14 @@ export const AppSpec = z
     message: z.string().max(2000).optional(),
     /** Shown as `Environment build cache: disabled (no-cache)` and recorded on the revision. Default false. */
     noCache: z.boolean().optional(),
+    /** Rollback as code: serve this existing revision id; nothing is built. */
+    pinRevision: z.string().min(1).optional(),
+    /** A new value restarts the app's runners (a rollout). */
+    rolloutTrigger: z.string().optional(),
+    /** Rollouts kill runners at once. Default false. */
+    forceRollout: z.boolean().optional(),
+    /** Keep at most this many revisions. Default: all. */
+    revisionHistoryLimit: wholeAtLeast(1).optional(),
   })
   .refine((a) => !(a.machineType && a.machineTypes), {
     message: "set either machineType or machineTypes, not both",

@@ -64,6 +64,9 @@ function props(revisionId: string, over: Partial<AppProps> = {}): AppProps {
     strategy: "rolling",
     scaling: CODE_SCALING,
     resetScale: false,
+    rolloutTrigger: "",
+    forceRollout: false,
+    revisionHistoryLimit: 0,
     ...over,
   };
 }
