@@ -31,6 +31,9 @@ export class ApiError extends Error {
     readonly details?: Record<string, unknown>,
   ) {
     super(message);
+    // Set explicitly: dynamic providers serialize this class by value, and the
+    // serialized form does not keep what super(message) set; Pulumi reports e.message.
+    this.message = message;
     this.name = "ApiError";
   }
 }

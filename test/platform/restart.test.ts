@@ -14,7 +14,7 @@ import { DATABASES, TempDirs, deploy } from "./support";
 
 describe.each(DATABASES)("restarting the platform on %s", (database) => {
   const dirs = new TempDirs();
-  const dataDir = mkdtempSync(join(tmpdir(), "falplane-restart-"));
+  let dataDir: string | undefined;
   let server: string | undefined;
   let databaseUrl: string | undefined;
   let current: TestPlatform | undefined;
@@ -22,12 +22,13 @@ describe.each(DATABASES)("restarting the platform on %s", (database) => {
   afterAll(async () => {
     await current?.stop();
     if (server && databaseUrl) await dropTestDatabase(server, databaseUrl);
-    rmSync(dataDir, { recursive: true, force: true });
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     dirs.removeAll();
   });
 
   /** Same data dir, and for PostgreSQL the same database, on every start. */
   async function start(): Promise<TestPlatform> {
+    dataDir ??= mkdtempSync(join(tmpdir(), "falplane-restart-"));
     if (database === "postgres" && !databaseUrl) {
       server = testPostgresServer();
       databaseUrl = await createTestDatabase(server);
