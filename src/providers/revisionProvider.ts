@@ -47,13 +47,14 @@ export const revisionProvider: pulumi.dynamic.ResourceProvider<RevisionProps, Re
 
     // Upload only the files the platform lacks, checking they still match what preview saw.
     const missing = new Set(await client.missingBlobs(Object.values(inputs.files).map((f) => f.hash)));
+    // Every file is checked, not only the uploads: the revision must be exactly what preview showed.
     for (const [rel, entry] of Object.entries(inputs.files)) {
-      if (!missing.has(entry.hash)) continue;
       const content = readFileSync(join(inputs.sourceDir, rel));
       const hash = createHash("sha256").update(content).digest("hex");
       if (hash !== entry.hash) {
         throw new Error(`${join(inputs.sourceDir, rel)} changed after the program read it; run the deploy again`);
       }
+      if (!missing.has(hash)) continue;
       await client.putBlob(hash, content);
       missing.delete(hash);
     }

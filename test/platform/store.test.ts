@@ -111,19 +111,15 @@ describe.each(DATABASES)("store on %s", (database) => {
 });
 
 describe("several platform processes on one PostgreSQL database", () => {
-  // KNOWN BUG in src/platform/store/migrations.ts (reported, not fixed here): migrate()
-  // runs `CREATE TABLE IF NOT EXISTS schema_migrations` before it takes the advisory
-  // lock, and concurrent CREATE TABLE IF NOT EXISTS in PostgreSQL races on the catalog
-  // ("duplicate key value violates unique constraint pg_type_typname_nsp_index"), so
-  // platforms that first start together on a new database crash. `it.fails` keeps the
-  // suite green while the bug stands and turns red once it is fixed: then make it `it`.
+  // migrate() takes its advisory lock before creating schema_migrations: concurrent
+  // CREATE TABLE IF NOT EXISTS on a new database would otherwise race on the catalog.
   let server: string;
   beforeAll(() => {
     // Outside the test: a missing PostgreSQL must fail here, not count as the expected failure.
     server = testPostgresServer();
   });
 
-  it.fails("migrate it exactly once when they start at the same time", async () => {
+  it("migrate it exactly once when they start at the same time", async () => {
     // Several fresh databases: the race is lost almost every time, but not always.
     for (let round = 0; round < 5; round++) {
       const url = await createTestDatabase(server);

@@ -10,6 +10,7 @@ const json = (schema: z.ZodType) => ({ content: { "application/json": { schema: 
 const envParam = { name: "env", in: "query", required: false, schema: { type: "string", default: "main" } };
 const appParam = { name: "name", in: "path", required: true, schema: { type: "string" } };
 const ok = (description: string) => ({ description });
+const pathParams = (...names: string[]) => names.map((name) => ({ name, in: "path", required: true, schema: { type: "string" } }));
 const errors = {
   "401": ok("missing or invalid API key"),
   "403": ok("the key's scope does not allow this call"),
@@ -119,9 +120,9 @@ export function openApiDocument(version: string) {
           responses: { "200": ok("{request_id, response_url, status_url, cancel_url, queue_position}") },
         },
       },
-      "/queue/{owner}/{alias}/requests/{id}/status": { get: { summary: "IN_QUEUE (queue_position), IN_PROGRESS (logs) or COMPLETED (logs, metrics, error)", security: [{ key: [] }, {}], responses: { "200": ok("completed"), "202": ok("waiting or in progress") } } },
-      "/queue/{owner}/{alias}/requests/{id}": { get: { summary: "The result, as the runner answered (status and body)", security: [{ key: [] }, {}], responses: { "200": ok("result"), "400": ok("not completed yet") } } },
-      "/queue/{owner}/{alias}/requests/{id}/cancel": { put: { summary: "Cancel: a queued request is dropped (its result is 499); a running one gets a cancel call on its runner", security: [{ key: [] }, {}], responses: { "202": ok("CANCELLATION_REQUESTED"), "400": ok("ALREADY_COMPLETED") } } },
+      "/queue/{owner}/{alias}/requests/{id}/status": { get: { parameters: [...pathParams("owner", "alias", "id"), { name: "logs", in: "query", required: false, schema: { type: "string" } }], summary: "IN_QUEUE (queue_position), IN_PROGRESS (logs) or COMPLETED (logs, metrics, error)", security: [{ key: [] }, {}], responses: { "200": ok("completed"), "202": ok("waiting or in progress") } } },
+      "/queue/{owner}/{alias}/requests/{id}": { get: { parameters: pathParams("owner", "alias", "id"), summary: "The result, as the runner answered (status and body)", security: [{ key: [] }, {}], responses: { "200": ok("result"), "400": ok("not completed yet") } } },
+      "/queue/{owner}/{alias}/requests/{id}/cancel": { put: { parameters: pathParams("owner", "alias", "id"), summary: "Cancel: a queued request is dropped (its result is 499); a running one gets a cancel call on its runner", security: [{ key: [] }, {}], responses: { "202": ok("CANCELLATION_REQUESTED"), "400": ok("ALREADY_COMPLETED") } } },
       "/fal/proxy": {
         post: { summary: "The official clients' proxy convention: the real target (https://[queue.]fal.run/<owner>/<alias>/...) in x-fal-target-url; also GET and PUT", security: [{ key: [] }, {}], responses: { "200": ok("as the target") } },
       },

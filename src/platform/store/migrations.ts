@@ -152,10 +152,11 @@ const LOCK_ID = 7_412_001;
 
 /** Applies the migrations this database lacks; returns the ids applied now. */
 export async function migrate(db: Db): Promise<number[]> {
-  await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
   return db.transaction(async (tx) => {
+    // The lock comes first: concurrent CREATE TABLE IF NOT EXISTS on a new database can still collide.
     await tx.query("SELECT pg_advisory_xact_lock($1)", [LOCK_ID]);
+    await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
     const done = new Set(
       (await tx.query<{ id: number }>("SELECT id FROM schema_migrations")).map((r) => r.id),
     );
