@@ -40,6 +40,7 @@ platform
   .option("--port <port>", "port to bind (0 = any free port)", process.env.FALPLANE_PORT ?? "8787")
   .option("--owner <owner>", "owner of the first admin key", process.env.FALPLANE_OWNER ?? "local")
   .option("--machine-types <list>", "comma-separated machine types this machine hosts")
+  .option("--gpus <list>", "comma-separated GPU indices to hand out (default: what nvidia-smi lists)", process.env.FALPLANE_GPUS)
   .action(async (o) => {
     const { startPlatform } = require("../platform/platform") as typeof import("../platform/platform");
     const p = await startPlatform({
@@ -49,6 +50,7 @@ platform
       owner: o.owner,
       bootstrapKey: process.env.FALPLANE_BOOTSTRAP_KEY,
       machineTypes: o.machineTypes ? String(o.machineTypes).split(",") : undefined,
+      gpus: o.gpus !== undefined ? String(o.gpus).split(",").filter(Boolean) : undefined,
     });
     process.stdout.write(`falplane platform listening on ${p.url} (database: ${p.db.kind})\n`);
     if (p.createdAdminKey) {

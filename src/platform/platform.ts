@@ -37,6 +37,8 @@ export interface PlatformOptions {
   readonly bootstrapKey?: string;
   /** Machine types the local backend offers. Default: CPU types, plus GPU types if nvidia-smi shows GPUs. */
   readonly machineTypes?: readonly string[];
+  /** GPU indices to hand out through CUDA_VISIBLE_DEVICES. Default: what nvidia-smi lists. */
+  readonly gpus?: readonly string[];
   /** Runner SIGTERM→SIGKILL grace. Default 5000 ms. */
   readonly runnerGraceMs?: number;
   /** Queue lease length (a dead holder's requests are retried after it). Default 15000 ms. */
@@ -83,6 +85,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const backend = new LocalBackend({
     pythonSdkPath: PYTHON_SDK_PATH,
     machineTypes: opts.machineTypes,
+    gpus: opts.gpus,
     onOutput: (runnerId, stream, line) => {
       log.info({ runner_id: runnerId, stream, line }, "runner output");
       dispatcher?.onRunnerOutput(runnerId, stream, line);

@@ -16,6 +16,7 @@ import type { AppRow, RevisionRow } from "./repo";
 import { LocalBackend, LocalRunner, RunnerStartError } from "./backends/local";
 import type { Logger } from "./log";
 import { crashBackoffMs, shouldScaleUp, wantedRunners } from "./autoscaler";
+import { MACHINE_TYPES } from "../spec/catalog";
 
 export type RunnerState =
   | "PENDING"
@@ -256,6 +257,8 @@ export class RunnerManager {
         workDir,
         entrypoint: entrypointFile(revision.source_object),
         env: { ...secrets, FAL_APP_NAME: app.name, FAL_ENVIRONMENT: app.environment, FAL_REVISION: revision.id },
+        // A GPU machine type has its GPU count; num_gpus multiplies it.
+        gpus: (MACHINE_TYPES[runner.machineType]?.gpus ?? 0) * Math.max(1, revision.code_settings.num_gpus),
         startupTimeoutMs: revision.code_settings.startup_timeout * 1000,
       });
       runner.proc = proc;

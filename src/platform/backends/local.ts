@@ -15,8 +15,10 @@ export interface RunnerLaunch {
   readonly workDir: string;
   /** `path/file.py::ClassName`, relative to workDir. */
   readonly entrypoint: string;
-  /** Extra environment (secrets, CUDA_VISIBLE_DEVICES, ...). */
+  /** Extra environment (secrets, app identity). */
   readonly env: Readonly<Record<string, string>>;
+  /** GPUs the runner needs; they are handed out through CUDA_VISIBLE_DEVICES. Default 0. */
+  readonly gpus?: number;
   readonly startupTimeoutMs: number;
 }
 
@@ -43,8 +45,10 @@ export interface LocalBackendOptions {
   readonly pythonSdkPath: string;
   /** Host runners bind. Default 127.0.0.1. */
   readonly bindHost?: string;
-  /** Machine types this machine can host. Default: the CPU types, plus GPU types when nvidia-smi shows GPUs. */
+  /** Machine types this machine can host. Default: the CPU types, plus GPU types when there are GPUs. */
   readonly machineTypes?: readonly string[];
+  /** GPU indices this machine offers. Default: what `nvidia-smi` lists (none when it is missing). */
+  readonly gpus?: readonly string[];
   /** Called with each line a runner prints. */
   readonly onOutput?: (runnerId: string, stream: "stdout" | "stderr", line: string) => void;
 }
@@ -171,12 +175,14 @@ export class LocalBackend {
   private readonly python: string;
   private readonly bindHost: string;
   private readonly live = new Set<LocalRunner>();
-  private readonly gpus: string[];
+  private readonly gpus: readonly string[];
+  /** GPU index → runner holding it. */
+  private readonly gpuHolders = new Map<string, string>();
 
   constructor(private readonly opts: LocalBackendOptions) {
     this.python = opts.python ?? resolvePython();
     this.bindHost = opts.bindHost ?? "127.0.0.1";
-    this.gpus = detectGpus();
+    this.gpus = opts.gpus ?? detectGpus();
     this.machineTypes =
       opts.machineTypes ??
       Object.entries(MACHINE_TYPES)
@@ -188,11 +194,28 @@ export class LocalBackend {
     return this.machineTypes.includes(machineType);
   }
 
+  /** GPU indices not held by a runner. */
+  freeGpus(): string[] {
+    return this.gpus.filter((g) => !this.gpuHolders.has(g));
+  }
+
   async start(launch: RunnerLaunch): Promise<LocalRunner> {
+    const wanted = launch.gpus ?? 0;
+    const free = this.freeGpus();
+    if (wanted > free.length) {
+      throw new RunnerStartError(
+        `runner ${launch.runnerId} needs ${wanted} GPU(s); this machine has ${this.gpus.length}, ${free.length} free`,
+        "",
+      );
+    }
+    const mine = free.slice(0, wanted);
+    for (const g of mine) this.gpuHolders.set(g, launch.runnerId);
     const port = await freePort(this.bindHost);
     const env: Record<string, string> = {
       ...filteredParentEnv(),
       ...launch.env,
+      // Only the GPUs handed to this runner are visible to it; CPU runners see none.
+      CUDA_VISIBLE_DEVICES: mine.join(","),
       PORT: String(port),
       FAL_RUNNER_HOST: this.bindHost,
       FAL_RUNNER_ID: launch.runnerId,
@@ -214,7 +237,10 @@ export class LocalBackend {
       this.opts.onOutput,
     );
     this.live.add(runner);
-    void runner.exited.then(() => this.live.delete(runner));
+    void runner.exited.then(() => {
+      this.live.delete(runner);
+      for (const g of mine) this.gpuHolders.delete(g);
+    });
     return runner;
   }
 
