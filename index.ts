@@ -4,7 +4,7 @@
  * `pulumi up --stack <stack>` deploys.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Environment, FalApp, Strategy } from "./components";
+import { Environment, FalApp, Secret, Strategy } from "./components";
 import { loadStackSpec, SpecError } from "./src/spec/appSpec";
 import { kebabCase } from "./src/spec/catalog";
 
@@ -23,6 +23,26 @@ const environment =
   spec.environment === "main"
     ? undefined
     : new Environment(spec.environment, {}, { protect: spec.protectEnvironment ?? false });
+
+// Secrets of the environment: names in the spec, values from secret stack config
+//   pulumi config set --secret --path 'falplane:secrets.HF_TOKEN' <value>
+const secretValues = spec.secrets.length ? config.requireSecretObject<Record<string, string>>("secrets") : undefined;
+const secrets = spec.secrets.map(
+  (name) =>
+    new Secret(
+      name,
+      {
+        environment: spec.environment,
+        value: secretValues!.apply((all) => {
+          if (typeof all?.[name] !== "string") {
+            throw new pulumi.RunError(`secret ${name} is listed in ${specFile} but has no value: pulumi config set --secret --path 'falplane:secrets.${name}' <value>`);
+          }
+          return all[name];
+        }),
+      },
+      { dependsOn: environment ? [environment] : [] },
+    ),
+);
 
 const apps = spec.apps.map((app) => {
   const className = app.source.split("::")[1];
@@ -48,7 +68,8 @@ const apps = spec.apps.map((app) => {
       forceRollout: app.forceRollout,
       revisionHistoryLimit: app.revisionHistoryLimit,
     },
-    { dependsOn: environment ? [environment] : [] },
+    // Secrets first, so a first deploy's runners start with them.
+    { dependsOn: [...(environment ? [environment] : []), ...secrets] },
   );
 });
 

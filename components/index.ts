@@ -2,5 +2,6 @@
 export { FalApp, type FalAppArgs, type FalAppScaling } from "./FalApp";
 export { Revision, type RevisionArgs } from "./Revision";
 export { Environment, type EnvironmentArgs } from "./Environment";
+export { Secret, type SecretArgs } from "./Secret";
 export { Strategy } from "./Strategy";
 export type { PlatformConnection } from "./platform";

@@ -89,6 +89,13 @@ export const StackSpec = z.strictObject({
   environment: nameSchema.default("main"),
   /** Protect the environment from deletion by `pulumi destroy`. Default false. */
   protectEnvironment: z.boolean().optional(),
+  /**
+   * Names of the environment's secrets. Values come from secret stack config:
+   * `pulumi config set --secret --path 'falplane:secrets.<NAME>' <value>`. Default [].
+   */
+  secrets: z
+    .array(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, { message: "must be an environment variable name: A-Z, 0-9 and _, not starting with a digit" }))
+    .default([]),
   apps: z.array(AppSpec).min(1, { message: "list at least one app" }),
 });
 
