@@ -150,6 +150,18 @@ describe("app provider", () => {
     expect((await provider.diff!(id, read.props as AppOuts, props(rev2, { authMode: "shared", resetScale: true }))).changes).toBe(true);
   });
 
+  it("revisionHistoryLimit prunes the oldest inactive revisions and keeps the active one", async () => {
+    appendFileSync(join(appDir, "app.py"), "\n# third revision\n");
+    const rev3 = await newRevision();
+    expect((await p.client.listRevisions(APP, ENV)).length).toBeGreaterThanOrEqual(3);
+    const next = props(rev3, { revisionHistoryLimit: 2 });
+    expect((await provider.diff!(id, outs, next)).changes).toBe(true);
+    outs = (await provider.update!(id, outs, next)).outs!;
+    const left = await p.client.listRevisions(APP, ENV);
+    expect(left.map((r) => r.id)).toEqual([rev3, rev2]);
+    expect(left.find((r) => r.active)?.id).toBe(rev3);
+  });
+
   it("diff replaces the alias when the app or environment is renamed", async () => {
     const diff = await provider.diff!(id, outs, props(rev2, { appName: "renamed" }));
     expect(diff).toMatchObject({ changes: true, replaces: ["appName"], deleteBeforeReplace: true });
