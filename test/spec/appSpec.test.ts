@@ -108,8 +108,15 @@ describe("app spec defaults", () => {
   it("a minimal spec deploys into main and leaves every optional field unset", () => {
     expect(parseStackSpec("apps:\n  - source: app/app.py::TextToAscii\n", FILE)).toEqual({
       environment: "main",
+      secrets: [],
       apps: [{ source: "app/app.py::TextToAscii" }],
     });
+  });
+
+  it("secret names must be environment variable names, with the value found in the message", () => {
+    expect(() => parseStackSpec("secrets: [hf-token]\napps:\n  - source: app/app.py::TextToAscii\n", FILE)).toThrow(
+      /secrets\[0\]: must be an environment variable name.*\(found "hf-token"\)/,
+    );
   });
 
   it("a full spec keeps every value it sets", () => {
