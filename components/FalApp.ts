@@ -355,4 +355,3 @@ export function resolveSettings(name: string, args: FalAppArgs): ResolvedSetting
   };
 }
 
-export { aliasName };

@@ -5,25 +5,12 @@
  * (`falctl apps set-rev`) until its app is deleted.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { revisionProvider } from "../src/providers/revisionProvider";
-import type { CodeSettings, RuntimeScaling, AuthMode } from "../src/spec/catalog";
-import type { FileEntry } from "../src/spec/files";
+import { revisionProvider, type RevisionProps } from "../src/providers/revisionProvider";
+import type { ConnectionProps } from "../src/providers/connection";
 import type { ResolvedConnection } from "./platform";
 
-export interface RevisionArgs {
-  readonly appName: string;
-  readonly environment: string;
-  /** `file.py::Class`, relative to sourceDir. */
-  readonly sourceObject: string;
-  /** Absolute directory of the app's files. */
-  readonly sourceDir: string;
-  /** Relative path → content hash and mode, as collectAppFiles gives. */
-  readonly files: Record<string, FileEntry>;
-  readonly codeSettings: CodeSettings;
-  /** Runtime-tunable values of the code (the revision's scaling snapshot). */
-  readonly scaling: RuntimeScaling;
-  /** Auth mode an app created by this revision starts with. */
-  readonly authMode: AuthMode;
+/** What a Revision is made of: the provider's props, with the connection resolved and provenance optional. */
+export interface RevisionArgs extends Omit<RevisionProps, keyof ConnectionProps | "message" | "annotations"> {
   /** Provenance note. Default "". */
   readonly message?: string;
   /** Provenance annotations (e.g. git_commit). Default {}. */

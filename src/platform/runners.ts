@@ -255,7 +255,7 @@ export class RunnerManager {
       const proc = await this.opts.backend.start({
         runnerId: runner.id,
         workDir,
-        entrypoint: entrypointFile(revision.source_object),
+        entrypoint: revision.source_object,
         env: { ...secrets, FAL_APP_NAME: app.name, FAL_ENVIRONMENT: app.environment, FAL_REVISION: revision.id },
         // A GPU machine type has its GPU count; num_gpus multiplies it.
         gpus: (MACHINE_TYPES[runner.machineType]?.gpus ?? 0) * Math.max(1, revision.code_settings.num_gpus),
@@ -431,7 +431,3 @@ export class RunnerManager {
   }
 }
 
-/** `path/file.py::Class` as given; the runner resolves it relative to its directory. */
-function entrypointFile(sourceObject: string): string {
-  return sourceObject;
-}

@@ -2,7 +2,7 @@
  * The platform's HTTP server: the management API under /v1, the synchronous
  * gateway under /run, health and the OpenAPI document.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { z } from "zod";
 import { createHash } from "node:crypto";
 import type { Db } from "../store/db";
@@ -279,4 +279,3 @@ export function formatZodError(err: z.ZodError): string {
   return err.issues.map((i) => `${i.path.length ? i.path.join(".") : "(body)"}: ${i.message}`).join("; ");
 }
 
-export type { FastifyReply };

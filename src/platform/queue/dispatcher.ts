@@ -21,7 +21,6 @@ import type { QueueLog, RequestRow } from "./queueStore";
 import type { Lease, RunnerManager } from "../runners";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
-import { aliasName } from "../../spec/catalog";
 import { postToRunner, type RunnerResponse } from "../gateway/runnerHttp";
 
 export const MAX_RETRIES = 10;
@@ -148,7 +147,7 @@ export class Dispatcher {
   }
 
   private async process(row: RequestRow, lease: Lease, app: AppRow, revision: RevisionRow): Promise<void> {
-    const { db, log: baseLog, metrics } = this.opts;
+    const { log: baseLog, metrics } = this.opts;
     const log = baseLog.child({ request_id: row.id, app: app.name, env: app.environment, runner_id: lease.runner.id, attempt: row.attempts });
     const abort = new AbortController();
     const held: Held = { row, lease, abort, logs: [], cancelSent: false };
@@ -316,40 +315,37 @@ export class Dispatcher {
   private async deliverWebhooks(): Promise<void> {
     const { db, log, metrics } = this.opts;
     const base = this.opts.webhookBaseDelayMs ?? 15_000;
-    const tx = db;
-    {
-      for (const r of await qs.claimDueWebhooks(db, 20)) {
-        const ok = r.result_status !== null && r.result_status < 400;
-        let payload: unknown = null;
-        try {
-          payload = r.result_body ? JSON.parse(Buffer.from(r.result_body).toString("utf8")) : null;
-        } catch {
-          payload = r.result_body ? Buffer.from(r.result_body).toString("utf8") : null;
-        }
-        const attempts = r.webhook_attempts + 1;
-        try {
-          const res = await fetch(r.webhook_url!, {
-            method: "POST",
-            headers: { "content-type": "application/json", "x-fal-request-id": r.id },
-            body: JSON.stringify({
-              request_id: r.id,
-              gateway_request_id: r.id,
-              status: ok ? "OK" : "ERROR",
-              payload,
-              ...(ok ? {} : { error: r.error ?? `status ${r.result_status}` }),
-            }),
-            signal: AbortSignal.timeout(10_000),
-          });
-          await res.arrayBuffer();
-          if (!res.ok) throw new Error(`webhook answered ${res.status}`);
-          await qs.setWebhookState(tx, r.id, "delivered", attempts, null);
-          metrics.webhooks.inc({ result: "delivered" });
-        } catch (err) {
-          const final = attempts >= 10;
-          await qs.setWebhookState(tx, r.id, final ? "failed" : "pending", attempts, final ? null : base * 2 ** (attempts - 1));
-          metrics.webhooks.inc({ result: final ? "failed" : "retry" });
-          log.warn({ request_id: r.id, attempt: attempts, err: String(err) }, final ? "webhook delivery failed for good" : "webhook delivery failed; will retry");
-        }
+    for (const r of await qs.claimDueWebhooks(db, 20)) {
+      const ok = r.result_status !== null && r.result_status < 400;
+      let payload: unknown = null;
+      try {
+        payload = r.result_body ? JSON.parse(Buffer.from(r.result_body).toString("utf8")) : null;
+      } catch {
+        payload = r.result_body ? Buffer.from(r.result_body).toString("utf8") : null;
+      }
+      const attempts = r.webhook_attempts + 1;
+      try {
+        const res = await fetch(r.webhook_url!, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-fal-request-id": r.id },
+          body: JSON.stringify({
+            request_id: r.id,
+            gateway_request_id: r.id,
+            status: ok ? "OK" : "ERROR",
+            payload,
+            ...(ok ? {} : { error: r.error ?? `status ${r.result_status}` }),
+          }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        await res.arrayBuffer();
+        if (!res.ok) throw new Error(`webhook answered ${res.status}`);
+        await qs.setWebhookState(db, r.id, "delivered", attempts, null);
+        metrics.webhooks.inc({ result: "delivered" });
+      } catch (err) {
+        const final = attempts >= 10;
+        await qs.setWebhookState(db, r.id, final ? "failed" : "pending", attempts, final ? null : base * 2 ** (attempts - 1));
+        metrics.webhooks.inc({ result: final ? "failed" : "retry" });
+        log.warn({ request_id: r.id, attempt: attempts, err: String(err) }, final ? "webhook delivery failed for good" : "webhook delivery failed; will retry");
       }
     }
   }
@@ -369,4 +365,3 @@ function errorText(body: Buffer): string {
   return body.toString("utf8").slice(0, 2000);
 }
 
-export { aliasName };
