@@ -5,8 +5,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Environment, FalApp, Secret, Strategy } from "./components";
-import { loadStackSpec, SpecError } from "./src/spec/appSpec";
-import { kebabCase } from "./src/spec/catalog";
+import { loadStackSpec, SpecError } from "./src/model/appSpec";
+import { kebabCase } from "./src/model/catalog";
 
 const config = new pulumi.Config("falplane");
 const specFile = config.get("appsFile") ?? `stacks/apps.${pulumi.getStack()}.yaml`;

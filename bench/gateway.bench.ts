@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
-import { startPlatform } from "../src/platform/platform";
+import { startPlatform } from "../src/platform/startPlatform";
 import { PlatformClient } from "../src/client/client";
 import { createLogger } from "../src/platform/log";
 import { deployWorker } from "../test/helpers/deploy";

@@ -8,8 +8,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { environmentProvider } from "../src/providers/environmentProvider";
-import { resolveConnection, type PlatformConnection } from "./platform";
-import { NAME_PATTERN } from "../src/platform/api/schemas";
+import { resolveConnection, type PlatformConnection } from "./connection";
+import { NAME_PATTERN } from "../src/contract/schemas";
 
 export interface EnvironmentArgs {
   /** Environment name. Default: the resource name. */

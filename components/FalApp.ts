@@ -25,9 +25,9 @@ import {
   type AuthMode,
   type CodeSettings,
   type RuntimeScaling,
-} from "../src/spec/catalog";
-import { AppSpec } from "../src/spec/appSpec";
-import { collectAppFiles } from "../src/spec/files";
+} from "../src/model/catalog";
+import { AppSpec } from "../src/model/appSpec";
+import { collectAppFiles } from "../src/model/files";
 import { PlatformClient } from "../src/client/client";
 import {
   computeDeployCheck,
@@ -38,7 +38,7 @@ import {
 } from "../src/check";
 import { Revision } from "./Revision";
 import { Strategy } from "./Strategy";
-import { resolveConnection, type PlatformConnection, type ResolvedConnection } from "./platform";
+import { resolveConnection, type PlatformConnection, type ResolvedConnection } from "./connection";
 
 /** The deploy check gives up reading the live state after this long (then warns; preview goes on). */
 const CHECK_TIMEOUT_MS = 10_000;

@@ -7,7 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { revisionProvider, type RevisionProps } from "../src/providers/revisionProvider";
 import type { ConnectionProps } from "../src/providers/connection";
-import type { ResolvedConnection } from "./platform";
+import type { ResolvedConnection } from "./connection";
 
 /** What a Revision is made of: the provider's props, with the connection resolved and provenance optional. */
 export interface RevisionArgs extends Omit<RevisionProps, keyof ConnectionProps | "message" | "annotations"> {

@@ -5,8 +5,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { secretProvider } from "../src/providers/secretProvider";
-import { resolveConnection, type PlatformConnection } from "./platform";
-import { SECRET_NAME } from "../src/platform/api/schemas";
+import { resolveConnection, type PlatformConnection } from "./connection";
+import { SECRET_NAME } from "../src/contract/schemas";
 
 export interface SecretArgs {
   /** Environment the secret belongs to. Default `main`. */

@@ -6,7 +6,7 @@
  *   the deploy and leaves traffic where it was.
  * - `Strategy.recreate()`: move the alias at once; the next request may cold-start.
  */
-import type { StrategyName } from "../src/spec/catalog";
+import type { StrategyName } from "../src/model/catalog";
 
 export class Strategy {
   static rolling(): Strategy {

@@ -4,4 +4,4 @@ export { Revision, type RevisionArgs } from "./Revision";
 export { Environment, type EnvironmentArgs } from "./Environment";
 export { Secret, type SecretArgs } from "./Secret";
 export { Strategy } from "./Strategy";
-export { resolveConnection, type PlatformConnection, type ResolvedConnection } from "./platform";
+export { resolveConnection, type PlatformConnection, type ResolvedConnection } from "./connection";

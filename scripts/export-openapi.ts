@@ -8,6 +8,6 @@
  * (src/platform/api/openapi.ts); no platform is started.
  */
 import { openApiDocument } from "../src/platform/api/openapi";
-import { PLATFORM_VERSION } from "../src/platform/platform";
+import { PLATFORM_VERSION } from "../src/platform/startPlatform";
 
 process.stdout.write(JSON.stringify(openApiDocument(PLATFORM_VERSION), null, 2) + "\n");

@@ -19,7 +19,7 @@ import {
   RUNTIME_SCALING_KEYS,
   type CodeSettings,
   type RuntimeScaling,
-} from "../spec/catalog";
+} from "../model/catalog";
 import type { CheckFileEntry, CheckRow, DeployCheck, LiveState, PlannedDeploy } from "./types";
 
 /** Production column of a first deployment. */

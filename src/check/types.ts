@@ -2,7 +2,7 @@
  * The deploy check's model: what FalApp is about to deploy, what the platform
  * serves now, and the summary computed from both. Plain data, no Pulumi.
  */
-import type { AuthMode, CodeSettings, RuntimeScaling, StrategyName } from "../spec/catalog";
+import type { AuthMode, CodeSettings, RuntimeScaling, StrategyName } from "../model/catalog";
 
 export interface CheckFileEntry {
   readonly hash: string;

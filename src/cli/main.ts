@@ -7,7 +7,7 @@
 import { Command, Option } from "commander";
 import { ApiError, PlatformClient } from "../client/client";
 import { printJson, printTable } from "./output";
-import { aliasName, kebabCase } from "../spec/catalog";
+import { aliasName, kebabCase } from "../model/catalog";
 import { deployDirectory } from "../client/deployDir";
 import { basename, dirname, resolve as resolvePath } from "node:path";
 import { existsSync } from "node:fs";
@@ -42,7 +42,7 @@ platform
   .option("--machine-types <list>", "comma-separated machine types this machine hosts")
   .option("--gpus <list>", "comma-separated GPU indices to hand out (default: what nvidia-smi lists)", process.env.FALPLANE_GPUS)
   .action(async (o) => {
-    const { startPlatform } = require("../platform/platform") as typeof import("../platform/platform");
+    const { startPlatform } = require("../platform/startPlatform") as typeof import("../platform/startPlatform");
     const p = await startPlatform({
       dataDir: o.dataDir,
       host: o.host,

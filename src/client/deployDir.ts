@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PlatformClient } from "./client";
 import type { App, Revision } from "./types";
-import { collectAppFiles } from "../spec/files";
+import { collectAppFiles } from "../model/files";
 import {
   CODE_SETTINGS_DEFAULTS,
   RUNTIME_SCALING_DEFAULTS,
@@ -15,7 +15,7 @@ import {
   type CodeSettings,
   type RuntimeScaling,
   type StrategyName,
-} from "../spec/catalog";
+} from "../model/catalog";
 
 export interface DeployDirOptions {
   /** Directory whose files are uploaded. */

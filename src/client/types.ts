@@ -1,5 +1,5 @@
 /** Wire types of the platform API (see /openapi.json). */
-import type { AuthMode, CodeSettings, RuntimeScaling, StrategyName } from "../spec/catalog";
+import type { AuthMode, CodeSettings, RuntimeScaling, StrategyName } from "../model/catalog";
 
 export interface App {
   id: string;

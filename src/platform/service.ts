@@ -4,18 +4,18 @@
  * validates bodies and calls these; they enforce the rules of docs/semantics.md.
  */
 import type { Db } from "./store/db";
-import * as repo from "./repo";
-import type { AppRow, FileEntry, RevisionRow } from "./repo";
+import * as repo from "./store/repo";
+import type { AppRow, FileEntry, RevisionRow } from "./store/repo";
 import { PlatformError, conflict, invalid, notFound } from "./errors";
-import type { RunnerManager } from "./runners";
-import { RunnerStartError, type LocalBackend } from "./backends/local";
+import type { RunnerManager } from "./runners/manager";
+import { RunnerStartError, type LocalBackend } from "./runners/localBackend";
 import {
   RUNTIME_SCALING_DEFAULTS,
   type AuthMode,
   type CodeSettings,
   type RuntimeScaling,
   type StrategyName,
-} from "../spec/catalog";
+} from "../model/catalog";
 import type { Logger } from "./log";
 import { createHash } from "node:crypto";
 

@@ -9,7 +9,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { clientFor, sameValue, type ConnectionProps } from "./connection";
-import type { AuthMode, RuntimeScaling, StrategyName } from "../spec/catalog";
+import type { AuthMode, RuntimeScaling, StrategyName } from "../model/catalog";
 
 export interface AppProps extends ConnectionProps {
   readonly appName: string;

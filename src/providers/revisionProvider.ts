@@ -6,8 +6,8 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { clientFor, changedKeys, type ConnectionProps } from "./connection";
-import type { CodeSettings, RuntimeScaling, AuthMode } from "../spec/catalog";
-import type { FileEntry } from "../spec/files";
+import type { CodeSettings, RuntimeScaling, AuthMode } from "../model/catalog";
+import type { FileEntry } from "../model/files";
 
 export interface RevisionProps extends ConnectionProps {
   readonly appName: string;

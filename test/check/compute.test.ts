@@ -11,7 +11,7 @@ import {
 } from "../../src/check";
 import { ApiError } from "../../src/client/client";
 import type { App, Revision } from "../../src/client/types";
-import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS } from "../../src/spec/catalog";
+import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS } from "../../src/model/catalog";
 
 const f = (c: string, mode = 0o644) => ({ hash: c.repeat(64), mode });
 

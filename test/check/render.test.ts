@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { computeDeployCheck, renderDeployCheck, renderUnavailableCheck, type LiveState, type PlannedDeploy } from "../../src/check";
-import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS } from "../../src/spec/catalog";
+import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS } from "../../src/model/catalog";
 
 const hash = (c: string) => c.repeat(64);
 const FILES = { "app.py": { hash: hash("a"), mode: 0o644 }, "README.md": { hash: hash("b"), mode: 0o644 } };

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startPlatform, type PlatformOptions, type RunningPlatform } from "../../src/platform/platform";
+import { startPlatform, type PlatformOptions, type RunningPlatform } from "../../src/platform/startPlatform";
 import { PlatformClient } from "../../src/client/client";
 import { createLogger } from "../../src/platform/log";
 import { inject } from "vitest";

@@ -10,7 +10,7 @@ import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 import { createTestProject, exampleSpec, type TestProject } from "../helpers/project";
 import { filesFingerprint } from "../../src/check";
-import { collectAppFiles } from "../../src/spec/files";
+import { collectAppFiles } from "../../src/model/files";
 
 const FALAPP_URN = /::falplane:index:FalApp::text-to-ascii$/;
 

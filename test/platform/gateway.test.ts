@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
-import * as repo from "../../src/platform/repo";
+import * as repo from "../../src/platform/store/repo";
 import { hashSecret } from "../../src/platform/keys";
 import { DATABASES, beforeAllOrFailEach, TempDirs, deploy, raw } from "./support";
 

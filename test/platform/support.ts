@@ -9,8 +9,8 @@ import { join, resolve } from "node:path";
 import { beforeAll, beforeEach, expect } from "vitest";
 import { ApiError, type PlatformClient } from "../../src/client/client";
 import type { App, CreateRevisionRequest, Revision } from "../../src/client/types";
-import { collectAppFiles, type FileEntry } from "../../src/spec/files";
-import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS, type AuthMode, type CodeSettings, type RuntimeScaling, type StrategyName } from "../../src/spec/catalog";
+import { collectAppFiles, type FileEntry } from "../../src/model/files";
+import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS, type AuthMode, type CodeSettings, type RuntimeScaling, type StrategyName } from "../../src/model/catalog";
 
 /** Both stores every platform test runs on: `describe.each(DATABASES)`. */
 export const DATABASES = [["pglite"], ["postgres"]] as [["pglite"], ["postgres"]];

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 import { appProvider as provider, type AppOuts, type AppProps } from "../../src/providers/appProvider";
 import { revisionProvider } from "../../src/providers/revisionProvider";
-import { collectAppFiles } from "../../src/spec/files";
-import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS, type RuntimeScaling } from "../../src/spec/catalog";
+import { collectAppFiles } from "../../src/model/files";
+import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS, type RuntimeScaling } from "../../src/model/catalog";
 import { TempDirs } from "../platform/support";
 
 const APP = "ascii";

@@ -8,8 +8,8 @@ import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 import { revisionProvider as provider, type RevisionOuts, type RevisionProps } from "../../src/providers/revisionProvider";
-import { collectAppFiles } from "../../src/spec/files";
-import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS } from "../../src/spec/catalog";
+import { collectAppFiles } from "../../src/model/files";
+import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS } from "../../src/model/catalog";
 import { TempDirs } from "../platform/support";
 
 let p: TestPlatform;

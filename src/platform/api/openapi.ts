@@ -4,7 +4,7 @@
  * from what the server accepts.
  */
 import { z } from "zod";
-import * as S from "./schemas";
+import * as S from "../../contract/schemas";
 
 const json = (schema: z.ZodType) => ({ content: { "application/json": { schema: z.toJSONSchema(schema, { io: "input" }) } } });
 const envParam = { name: "env", in: "query", required: false, schema: { type: "string", default: "main" } };

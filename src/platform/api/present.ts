@@ -1,7 +1,7 @@
 /** How objects look on the wire (snake_case, the fields semantics.md names). */
-import type { AppRow, RevisionRow, RunnerRow } from "../repo";
-import type { ManagedRunner } from "../runners";
-import { aliasName } from "../../spec/catalog";
+import type { AppRow, RevisionRow, RunnerRow } from "../store/repo";
+import type { ManagedRunner } from "../runners/manager";
+import { aliasName } from "../../model/catalog";
 
 export function presentApp(a: AppRow) {
   return {

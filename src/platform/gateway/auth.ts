@@ -1,5 +1,5 @@
 /** Who may call an app, by its auth mode (docs/semantics.md, Auth modes). */
-import type { AppRow, KeyRow } from "../repo";
+import type { AppRow, KeyRow } from "../store/repo";
 import { PlatformError } from "../errors";
 
 /**

@@ -6,18 +6,18 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Db } from "../store/db";
-import * as repo from "../repo";
-import type { AppRow, KeyRow } from "../repo";
-import * as qs from "../queue/queueStore";
+import * as repo from "../store/repo";
+import type { AppRow, KeyRow } from "../store/repo";
+import * as qs from "../store/queueStore";
 import type { Dispatcher } from "../queue/dispatcher";
-import type { RunnerManager } from "../runners";
+import type { RunnerManager } from "../runners/manager";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
 import { PlatformError } from "../errors";
-import { parseAliasName } from "../../spec/catalog";
+import { parseAliasName } from "../../model/catalog";
 import { authorizeCall } from "./auth";
 import type { ResolveCache } from "./resolveCache";
-import { postToRunner } from "./runnerHttp";
+import { postToRunner } from "../runners/runnerHttp";
 import type { UsageRecorder } from "./usage";
 
 export interface GatewayCall {

@@ -6,8 +6,8 @@
  * the app. Revisions are immutable and cached until evicted.
  */
 import type { Db } from "../store/db";
-import * as repo from "../repo";
-import type { AppRow, KeyRow, RevisionRow } from "../repo";
+import * as repo from "../store/repo";
+import type { AppRow, KeyRow, RevisionRow } from "../store/repo";
 
 interface Entry<T> {
   value: T;

@@ -9,7 +9,7 @@
  * The last is the official clients' proxy convention (`proxyUrl`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { KeyRow } from "../repo";
+import type { KeyRow } from "../store/repo";
 import { PlatformError } from "../errors";
 import { queueCall, syncCall, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
 

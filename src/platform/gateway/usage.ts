@@ -4,7 +4,7 @@
  * usage table every second, so a call pays no database write.
  */
 import type { Db } from "../store/db";
-import * as repo from "../repo";
+import * as repo from "../store/repo";
 import type { Logger } from "../log";
 
 export class UsageRecorder {

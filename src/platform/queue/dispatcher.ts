@@ -14,14 +14,14 @@
  * forwards cancellations, and delivers webhooks with backoff.
  */
 import type { Db } from "../store/db";
-import * as repo from "../repo";
-import type { AppRow, RevisionRow } from "../repo";
-import * as qs from "./queueStore";
-import type { QueueLog, RequestRow } from "./queueStore";
-import type { Lease, RunnerManager } from "../runners";
+import * as repo from "../store/repo";
+import type { AppRow, RevisionRow } from "../store/repo";
+import * as qs from "../store/queueStore";
+import type { QueueLog, RequestRow } from "../store/queueStore";
+import type { Lease, RunnerManager } from "../runners/manager";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
-import { postToRunner, type RunnerResponse } from "../gateway/runnerHttp";
+import { postToRunner, type RunnerResponse } from "../runners/runnerHttp";
 
 export const MAX_RETRIES = 10;
 

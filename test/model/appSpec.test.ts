@@ -6,8 +6,8 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { parseStackSpec, SpecError } from "../../src/spec/appSpec";
-import { MACHINE_TYPE_NAMES } from "../../src/spec/catalog";
+import { parseStackSpec, SpecError } from "../../src/model/appSpec";
+import { MACHINE_TYPE_NAMES } from "../../src/model/catalog";
 import { resolveSettings } from "../../components/FalApp";
 import { TempDirs } from "../platform/support";
 

@@ -3,8 +3,8 @@
  * and its endpoint alias is `app` in main and `app--env` elsewhere.
  */
 import { describe, expect, it } from "vitest";
-import { aliasName, kebabCase, parseAliasName } from "../../src/spec/catalog";
-import { NAME_PATTERN } from "../../src/platform/api/schemas";
+import { aliasName, kebabCase, parseAliasName } from "../../src/model/catalog";
+import { NAME_PATTERN } from "../../src/contract/schemas";
 
 describe("kebabCase: the default app name of a class", () => {
   it.each([

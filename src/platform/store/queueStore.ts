@@ -4,7 +4,7 @@
  * it. Processes claim work with FOR UPDATE SKIP LOCKED and hold it under a
  * lease they renew; an expired lease puts the request back in the queue.
  */
-import type { Queryable } from "../store/db";
+import type { Queryable } from "./db";
 
 export type RequestStatus = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED";
 

@@ -7,7 +7,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { MACHINE_TYPES } from "../../spec/catalog";
+import { MACHINE_TYPES } from "../../model/catalog";
 
 export interface RunnerLaunch {
   readonly runnerId: string;

@@ -4,7 +4,7 @@
  *   wanted = clamp(max(min_concurrency, ceil(demand / max_multiplexing) + buffer), 0, max_concurrency)
  * where demand is requests in flight plus requests queued.
  */
-import type { RuntimeScaling } from "../spec/catalog";
+import type { RuntimeScaling } from "../../model/catalog";
 
 export function wantedRunners(scaling: RuntimeScaling, maxMultiplexing: number, demand: number): number {
   const buffer = Math.max(scaling.concurrency_buffer, Math.ceil((scaling.concurrency_buffer_perc / 100) * demand));

@@ -1,6 +1,6 @@
 /** Request bodies of the platform API, validated at the edge with zod. */
 import { z } from "zod";
-import { AUTH_MODES, MACHINE_TYPE_NAMES, STRATEGIES } from "../../spec/catalog";
+import { AUTH_MODES, MACHINE_TYPE_NAMES, STRATEGIES } from "../model/catalog";
 
 export const NAME_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const name = z.string().max(63).regex(NAME_PATTERN, "lowercase letters, digits and single hyphens");

@@ -3,9 +3,9 @@
  * they compose inside transactions. SQL only here.
  */
 import { randomUUID } from "node:crypto";
-import type { Queryable } from "./store/db";
-import type { AuthMode, CodeSettings, RuntimeScaling } from "../spec/catalog";
-import type { Scope } from "./keys";
+import type { Queryable } from "./db";
+import type { AuthMode, CodeSettings, RuntimeScaling } from "../../model/catalog";
+import type { Scope } from "../keys";
 
 export interface KeyRow {
   key_id: string;

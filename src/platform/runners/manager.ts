@@ -10,13 +10,13 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync, existsSync, chmodSync, renameSync, rmSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
-import type { Db } from "./store/db";
-import * as repo from "./repo";
-import type { AppRow, RevisionRow } from "./repo";
-import { LocalBackend, LocalRunner, RunnerStartError } from "./backends/local";
-import type { Logger } from "./log";
+import type { Db } from "../store/db";
+import * as repo from "../store/repo";
+import type { AppRow, RevisionRow } from "../store/repo";
+import { LocalBackend, LocalRunner, RunnerStartError } from "./localBackend";
+import type { Logger } from "../log";
 import { crashBackoffMs, shouldScaleUp, wantedRunners } from "./autoscaler";
-import { MACHINE_TYPES } from "../spec/catalog";
+import { MACHINE_TYPES } from "../../model/catalog";
 
 export type RunnerState =
   | "PENDING"
