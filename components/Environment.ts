@@ -9,7 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { environmentProvider } from "../src/providers/environmentProvider";
 import { resolveConnection, type PlatformConnection } from "./connection";
-import { NAME_PATTERN } from "../src/contract/schemas";
+import { NAME_PATTERN } from "../src/model/catalog";
 
 export interface EnvironmentArgs {
   /** Environment name. Default: the resource name. */

@@ -1,9 +1,18 @@
 /** Request bodies of the platform API, validated at the edge with zod. */
 import { z } from "zod";
-import { AUTH_MODES, MACHINE_TYPE_NAMES, STRATEGIES } from "../model/catalog";
+import {
+  AUTH_MODES,
+  MACHINE_TYPE_NAMES,
+  NAME_PATTERN,
+  NAME_RULE,
+  SECRET_NAME_PATTERN,
+  SECRET_NAME_RULE,
+  SOURCE_OBJECT_PATTERN,
+  SOURCE_OBJECT_RULE,
+  STRATEGIES,
+} from "../model/catalog";
 
-export const NAME_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
-const name = z.string().max(63).regex(NAME_PATTERN, "lowercase letters, digits and single hyphens");
+const name = z.string().max(63).regex(NAME_PATTERN, NAME_RULE);
 
 export const RuntimeScalingBody = z.strictObject({
   keep_alive: z.number().int().min(0),
@@ -26,7 +35,7 @@ export const CodeSettingsBody = z.strictObject({
 export const CreateEnvironmentBody = z.strictObject({ name });
 
 export const CreateRevisionBody = z.strictObject({
-  source_object: z.string().regex(/^[^:]+\.py::[A-Za-z_][A-Za-z0-9_]*$/, "path/to/file.py::ClassName"),
+  source_object: z.string().regex(SOURCE_OBJECT_PATTERN, SOURCE_OBJECT_RULE),
   files: z.record(
     z.string().min(1),
     z.strictObject({ hash: z.string().regex(/^[0-9a-f]{64}$/, "sha256 hex"), mode: z.number().int() }),
@@ -52,9 +61,8 @@ export const CreateKeyBody = z.strictObject({
   alias: z.string().max(200).default(""),
 });
 
-export const SECRET_NAME = /^[A-Z_][A-Z0-9_]*$/;
 export const SetSecretBody = z.strictObject({ value: z.string().max(65536) });
-export const SecretName = z.string().max(256).regex(SECRET_NAME, "an environment variable name: A-Z, 0-9 and _, not starting with a digit");
+export const SecretName = z.string().max(256).regex(SECRET_NAME_PATTERN, SECRET_NAME_RULE);
 export const RolloutBody = z.strictObject({ force: z.boolean().default(false) });
 
 export const EnvQuery = z.object({ env: name.default("main") });

@@ -6,13 +6,21 @@
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument, isNode } from "yaml";
 import { z } from "zod";
-import { AUTH_MODES, MACHINE_TYPE_NAMES, STRATEGIES } from "./catalog";
+import {
+  AUTH_MODES,
+  MACHINE_TYPE_NAMES,
+  NAME_PATTERN,
+  SECRET_NAME_PATTERN,
+  SECRET_NAME_RULE,
+  SOURCE_OBJECT_PATTERN,
+  SOURCE_OBJECT_RULE,
+  STRATEGIES,
+} from "./catalog";
 
-const NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const nameSchema = z
   .string()
   .max(63)
-  .regex(NAME, { message: "must be lowercase letters, digits and single hyphens (e.g. text-to-image)" });
+  .regex(NAME_PATTERN, { message: "must be lowercase letters, digits and single hyphens (e.g. text-to-image)" });
 
 const wholeAtLeast = (min: number) => z.number().int().min(min);
 
@@ -46,7 +54,7 @@ export const AppSpec = z
     /** `path/to/file.py::ClassName`, relative to the infra repo root. */
     source: z
       .string()
-      .regex(/^[^:]+\.py::[A-Za-z_][A-Za-z0-9_]*$/, { message: "must look like path/to/file.py::ClassName" }),
+      .regex(SOURCE_OBJECT_PATTERN, { message: `must look like ${SOURCE_OBJECT_RULE}` }),
     /** App name. Default: the class name in kebab case. */
     name: nameSchema.optional(),
     /** Directory uploaded as the app's files. Default: the directory of the source file. */
@@ -94,7 +102,7 @@ export const StackSpec = z.strictObject({
    * `pulumi config set --secret --path 'falplane:secrets.<NAME>' <value>`. Default [].
    */
   secrets: z
-    .array(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, { message: "must be an environment variable name: A-Z, 0-9 and _, not starting with a digit" }))
+    .array(z.string().regex(SECRET_NAME_PATTERN, { message: `must be ${SECRET_NAME_RULE}` }))
     .default([]),
   apps: z.array(AppSpec).min(1, { message: "list at least one app" }),
 });

@@ -22,6 +22,22 @@ export const MACHINE_TYPES: Readonly<Record<string, MachineType>> = {
   "GPU-B200": { cpu: 24, memoryMb: 114688, gpus: 1, gpuMemoryGb: 192 },
 };
 
+/** Names of apps and environments: lowercase letters, digits and single hyphens. */
+export const NAME_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+export const NAME_RULE = "lowercase letters, digits and single hyphens";
+/** Secret names are environment variable names. */
+export const SECRET_NAME_PATTERN = /^[A-Z_][A-Z0-9_]*$/;
+export const SECRET_NAME_RULE = "an environment variable name: A-Z, 0-9 and _, not starting with a digit";
+/** An app's entrypoint: `path/to/file.py::ClassName`. */
+export const SOURCE_OBJECT_PATTERN = /^[^:]+\.py::[A-Za-z_][A-Za-z0-9_]*$/;
+export const SOURCE_OBJECT_RULE = "path/to/file.py::ClassName";
+
+/** One file of an app as the platform stores it: sha256 of the content and the file mode. */
+export interface FileEntry {
+  readonly hash: string;
+  readonly mode: number;
+}
+
 export const MACHINE_TYPE_NAMES = Object.keys(MACHINE_TYPES) as readonly string[];
 
 export const AUTH_MODES = ["private", "public", "shared"] as const;

@@ -6,10 +6,9 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 
-export interface FileEntry {
-  readonly hash: string;
-  readonly mode: number;
-}
+import type { FileEntry } from "./catalog";
+
+export type { FileEntry };
 
 /** Names never uploaded: caches, VCS data, virtualenvs, dependencies. */
 const IGNORED = new Set(["__pycache__", ".git", ".venv", "venv", "node_modules", ".pytest_cache", ".mypy_cache", ".DS_Store"]);

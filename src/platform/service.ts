@@ -7,8 +7,8 @@ import type { Db } from "./store/db";
 import * as repo from "./store/repo";
 import type { AppRow, FileEntry, RevisionRow } from "./store/repo";
 import { PlatformError, conflict, invalid, notFound } from "./errors";
-import type { RunnerManager } from "./runners/manager";
-import { RunnerStartError, type LocalBackend } from "./runners/localBackend";
+import type { RunnerManager } from "./runners";
+import { RunnerStartError, type LocalBackend } from "./runners";
 import {
   RUNTIME_SCALING_DEFAULTS,
   type AuthMode,

@@ -3,8 +3,7 @@
  * and its endpoint alias is `app` in main and `app--env` elsewhere.
  */
 import { describe, expect, it } from "vitest";
-import { aliasName, kebabCase, parseAliasName } from "../../src/model/catalog";
-import { NAME_PATTERN } from "../../src/contract/schemas";
+import { NAME_PATTERN, aliasName, kebabCase, parseAliasName } from "../../src/model/catalog";
 
 describe("kebabCase: the default app name of a class", () => {
   it.each([

@@ -1,6 +1,6 @@
 /** How objects look on the wire (snake_case, the fields semantics.md names). */
 import type { AppRow, RevisionRow, RunnerRow } from "../store/repo";
-import type { ManagedRunner } from "../runners/manager";
+import type { ManagedRunner } from "../runners";
 import { aliasName } from "../../model/catalog";
 
 export function presentApp(a: AppRow) {

@@ -11,7 +11,7 @@ import type { KeyRow } from "../store/repo";
 import { PlatformError, invalid, notFound } from "../errors";
 import { generateKey, parseAuthorization, secretMatches } from "../keys";
 import type { PlatformService } from "../service";
-import type { RunnerManager } from "../runners/manager";
+import type { RunnerManager } from "../runners";
 import type { Logger } from "../log";
 import * as S from "../../contract/schemas";
 import { openApiDocument } from "./openapi";

@@ -10,14 +10,14 @@ import * as repo from "../store/repo";
 import type { AppRow, KeyRow } from "../store/repo";
 import * as qs from "../store/queueStore";
 import type { Dispatcher } from "../queue/dispatcher";
-import type { RunnerManager } from "../runners/manager";
+import type { RunnerManager } from "../runners";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
 import { PlatformError } from "../errors";
 import { parseAliasName } from "../../model/catalog";
 import { authorizeCall } from "./auth";
 import type { ResolveCache } from "./resolveCache";
-import { postToRunner } from "../runners/runnerHttp";
+import { postToRunner } from "../runners";
 import type { UsageRecorder } from "./usage";
 
 export interface GatewayCall {

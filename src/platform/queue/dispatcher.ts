@@ -18,10 +18,10 @@ import * as repo from "../store/repo";
 import type { AppRow, RevisionRow } from "../store/repo";
 import * as qs from "../store/queueStore";
 import type { QueueLog, RequestRow } from "../store/queueStore";
-import type { Lease, RunnerManager } from "../runners/manager";
+import type { Lease, RunnerManager } from "../runners";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
-import { postToRunner, type RunnerResponse } from "../runners/runnerHttp";
+import { postToRunner, type RunnerResponse } from "../runners";
 
 export const MAX_RETRIES = 10;
 

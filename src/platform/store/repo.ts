@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Queryable } from "./db";
-import type { AuthMode, CodeSettings, RuntimeScaling } from "../../model/catalog";
+import type { AuthMode, CodeSettings, FileEntry, RuntimeScaling } from "../../model/catalog";
 import type { Scope } from "../keys";
 
 export interface KeyRow {
@@ -30,10 +30,7 @@ export interface AppRow {
   updated_at: Date;
 }
 
-export interface FileEntry {
-  hash: string;
-  mode: number;
-}
+export type { FileEntry };
 
 export type RevisionStatus = "Deploying" | "Deployed" | "Failed" | "Suspended";
 
