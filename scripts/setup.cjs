@@ -116,6 +116,26 @@ function python() {
 }
 
 /**
+ * uv builds apps' Python environments (src/platform/builds). It comes from
+ * PyPI as a package, installed into its own virtual environment in the cache,
+ * at the version tools/uv.json pins. Without it the platform falls back to
+ * python -m venv + pip, and says so.
+ */
+function uv() {
+  const { version } = JSON.parse(readFileSync(join(ROOT, "tools", "uv.json"), "utf8"));
+  const home = join(require("node:os").homedir(), ".cache", "falplane", `uv-${version}`);
+  const bin = join(home, "bin", "uv");
+  if (existsSync(bin)) return;
+  const py = process.env.FALPLANE_PYTHON || "python3";
+  say(`installing uv ${version} from PyPI into ${home} (builds apps' Python environments)...`);
+  const venv = spawnSync(py, ["-m", "venv", home], { stdio: "inherit" });
+  const pip = venv.status === 0 && spawnSync(join(home, "bin", "python"), ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", `uv==${version}`], { stdio: "inherit" });
+  if (!pip || pip.status !== 0 || !existsSync(bin)) {
+    say(`  could not install uv (${home}); apps' environments will be built with python -m venv + pip, which is slower`);
+  }
+}
+
+/**
  * The tests run every store and API test on PGlite and on PostgreSQL too:
  * test/globalSetup.ts starts a throwaway cluster with Debian's server binaries.
  */
@@ -150,5 +170,6 @@ const engineOnly = process.argv.includes("--engine-only");
 if (!engineOnly) npmDependencies();
 const dir = engine();
 if (!engineOnly) python();
+if (!engineOnly) uv();
 if (!engineOnly) postgres();
 say(`ready: engine v${PULUMI_VERSION} in ${dir}`);

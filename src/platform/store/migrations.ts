@@ -146,6 +146,36 @@ CREATE TABLE usage (
 CREATE INDEX revisions_code ON revisions (app_id, code_hash)
 `,
   },
+  {
+    id: 4,
+    name: "environment builds",
+    sql: `
+CREATE TABLE builds (
+  id             text PRIMARY KEY,
+  build_key      text NOT NULL,
+  store          text NOT NULL,
+  status         text NOT NULL CHECK (status IN ('BUILDING', 'READY', 'FAILED')),
+  requirements   jsonb NOT NULL,
+  python_version text NOT NULL,
+  installer      text NOT NULL,
+  dir            text NOT NULL,
+  log            text NOT NULL DEFAULT '',
+  error          text,
+  size_bytes     bigint,
+  no_cache       boolean NOT NULL DEFAULT false,
+  owner          text NOT NULL,
+  heartbeat_at   timestamptz NOT NULL DEFAULT now(),
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  finished_at    timestamptz
+);
+CREATE UNIQUE INDEX builds_one_running ON builds (build_key, store) WHERE status = 'BUILDING';
+CREATE INDEX builds_by_key ON builds (build_key, store, created_at);
+ALTER TABLE revisions ADD COLUMN build_id text;
+ALTER TABLE revisions ADD COLUMN build_key text;
+ALTER TABLE revisions DROP CONSTRAINT revisions_status_check;
+ALTER TABLE revisions ADD CONSTRAINT revisions_status_check CHECK (status IN ('Building', 'Deploying', 'Deployed', 'Failed', 'Suspended'))
+`,
+  },
 ];
 
 const LOCK_ID = 7_412_001;
