@@ -1,7 +1,10 @@
 /**
  * Starts the whole platform in this process: database (PGlite or PostgreSQL),
- * migrations, the first admin key, the runner backend and manager, and the
- * HTTP server on 127.0.0.1 unless told otherwise.
+ * migrations, the first admin key, recovery from a dead platform process of
+ * this host, the runner backend, manager and autoscaler, the queue
+ * dispatcher, and the HTTP server on 127.0.0.1 unless told otherwise.
+ *
+ * Wiring only: what each part does is in its own module.
  */
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
@@ -9,14 +12,15 @@ import { openDb, redactUrl, type Db } from "./store/db";
 import { migrate } from "./store/migrations";
 import * as repo from "./store/repo";
 import { generateKey, hashSecret } from "./keys";
-import { LocalBackend } from "./runners";
-import { RunnerManager } from "./runners";
+import { Autoscaler, LocalBackend, RunnerManager } from "./runners";
 import { PlatformService } from "./service";
 import { buildServer } from "./api/server";
 import { createLogger, type Logger, type LogLevel } from "./log";
 import { Dispatcher } from "./queue/dispatcher";
+import { WebhookDelivery } from "./queue/webhooks";
 import { PlatformMetrics } from "./metrics";
 import * as qs from "./store/queueStore";
+import * as runnerStore from "./store/runnerStore";
 import { ResolveCache } from "./gateway/resolveCache";
 import { UsageRecorder } from "./gateway/usage";
 
@@ -93,7 +97,9 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   });
   const metrics = new PlatformMetrics();
   const runners = new RunnerManager({ db, backend, dataDir, hostId, log, graceMs: opts.runnerGraceMs });
-  dispatcher = new Dispatcher({ db, runners, log, metrics, owner: hostId, leaseMs: opts.queueLeaseMs, webhookBaseDelayMs: opts.webhookBaseDelayMs });
+  const autoscaler = new Autoscaler({ db, runners, log });
+  const webhooks = new WebhookDelivery({ db, log, metrics, baseDelayMs: opts.webhookBaseDelayMs });
+  dispatcher = new Dispatcher({ db, runners, autoscaler, webhooks, log, metrics, owner: hostId, leaseMs: opts.queueLeaseMs });
   const cache = new ResolveCache(db);
   const service = new PlatformService(db, runners, backend, log, () => cache.invalidate());
   const usage = new UsageRecorder(db, log);
@@ -108,6 +114,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const port = typeof addr === "object" && addr ? addr.port : (opts.port ?? 8787);
   const url = `http://${opts.host ?? "127.0.0.1"}:${port}`;
   dispatcher.start();
+  autoscaler.start();
   log.info({ url, database: db.kind, data_dir: dataDir, machine_types: backend.machineTypes }, "platform listening");
 
   let closed = false;
@@ -120,6 +127,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
     async close() {
       if (closed) return;
       closed = true;
+      // Nothing starts runners from here on; then the queue lets go of its work.
+      await autoscaler.stop();
       await dispatcher!.stop();
       await server.close();
       await usage.close();
@@ -148,10 +157,7 @@ async function recoverFromDeadProcesses(db: Db, log: Logger): Promise<void> {
       return false;
     }
   };
-  const orphans = await db.query<{ id: string; host: string; pid: number | null }>(
-    "SELECT id, host, pid FROM runners WHERE host LIKE $1 AND state NOT IN ('TERMINATED', 'DEAD')",
-    [`${host}:%`],
-  );
+  const orphans = await runnerStore.unstoppedRunnersOnHost(db, host);
   for (const r of orphans) {
     if (alive(r.host)) continue;
     if (r.pid) {

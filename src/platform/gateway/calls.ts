@@ -1,23 +1,31 @@
 /**
  * The gateway's handlers, independent of how a call arrived: directly
  * (/run/..., /queue/...) or through the fal client's proxy convention
- * (any method to /fal/proxy with the real target in x-fal-target-url).
+ * (any method to /fal/proxy with the real target in x-fal-target-url;
+ * routes.ts maps HTTP onto these).
+ *
+ * Where a request goes:
+ *  - a sync request is routed here, in syncCall: resolve the app and its
+ *    active revision, take a lease on a runner with a free slot (the runner
+ *    manager starts one when the autoscaler's sync-call rule says so, else
+ *    the call waits, up to request_timeout), POST to the runner, answer.
+ *    Never retried.
+ *  - a queued request is only stored here (submit); queue/dispatcher.ts
+ *    takes it to a runner, with retries, and webhooks follow from there.
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Db } from "../store/db";
-import * as repo from "../store/repo";
 import type { AppRow, KeyRow } from "../store/repo";
 import * as qs from "../store/queueStore";
 import type { Dispatcher } from "../queue/dispatcher";
-import type { RunnerManager } from "../runners";
+import { postToRunner, type RunnerManager } from "../runners";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
 import { PlatformError } from "../errors";
 import { parseAliasName } from "../../model/catalog";
 import { authorizeCall } from "./auth";
 import type { ResolveCache } from "./resolveCache";
-import { postToRunner } from "../runners";
 import type { UsageRecorder } from "./usage";
 
 export interface GatewayCall {
@@ -70,6 +78,7 @@ export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<Ga
   const requestId = randomUUID();
   const log = deps.log.child({ request_id: requestId, app: app.name, env: app.environment });
   const deadline = AbortSignal.timeout(app.scaling.request_timeout * 1000);
+  // Waiting for a slot counts against request_timeout too: the caller is holding a connection.
   const lease = await deps.runners.acquire(app, revision, deadline).catch((err) => {
     if (deadline.aborted) {
       deps.metrics.outcomes.inc({ mode: "sync", outcome: "timeout" });

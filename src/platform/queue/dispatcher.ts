@@ -11,23 +11,37 @@
  *
  * It also puts back requests whose holder died (expired leases), answers 504
  * to requests whose X-Fal-Request-Timeout passed before processing started,
- * forwards cancellations, and delivers webhooks with backoff.
+ * forwards cancellations, and runs webhook delivery (webhooks.ts).
+ *
+ * This is where a queued request is routed; a sync request is routed in
+ * gateway/calls.ts. How many runners there are is the autoscaler's business
+ * (runners/autoscaler.ts): each pass tells it how much work waits per app.
+ * The queue talks to runners only through the runner layer (runners/index.ts).
  */
 import type { Db } from "../store/db";
 import * as repo from "../store/repo";
 import type { AppRow, RevisionRow } from "../store/repo";
 import * as qs from "../store/queueStore";
 import type { QueueLog, RequestRow } from "../store/queueStore";
-import type { Lease, RunnerManager } from "../runners";
+import type { Autoscaler, Lease, RunnerManager } from "../runners";
+import { cancelOnRunner, postToRunner, runnerHealth, type RunnerResponse } from "../runners";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
-import { postToRunner, type RunnerResponse } from "../runners";
+import type { WebhookDelivery } from "./webhooks";
 
 export const MAX_RETRIES = 10;
+/** How long a runner may take to answer a health check or a cancel. */
+const RUNNER_CHECK_TIMEOUT_MS = 5000;
+/** Waiting requests of a deleted app failed per pass. */
+const FAIL_BATCH = 500;
 
 export interface DispatcherOptions {
   readonly db: Db;
   readonly runners: RunnerManager;
+  /** Told each pass how much work waits per app; starts runners for it. */
+  readonly autoscaler: Autoscaler;
+  /** Delivers webhooks of completed requests; run with the queue's maintenance. */
+  readonly webhooks: WebhookDelivery;
   readonly log: Logger;
   readonly metrics: PlatformMetrics;
   /** This process's lease-owner id: `<hostname>:<pid>`. */
@@ -36,8 +50,6 @@ export interface DispatcherOptions {
   readonly pollMs?: number;
   /** Lease length; renewed every third of it. Default 15 s. */
   readonly leaseMs?: number;
-  /** First webhook retry delay, doubling each time: 10 attempts span 15 s × (2^9 − 1) ≈ 2.1 h. Default 15000 ms. */
-  readonly webhookBaseDelayMs?: number;
 }
 
 interface Held {
@@ -122,7 +134,7 @@ export class Dispatcher {
   }
 
   private async pass(): Promise<void> {
-    const { db, runners } = this.opts;
+    const { db, runners, autoscaler } = this.opts;
     const waiting = await qs.waitingByApp(db);
     for (const w of waiting) {
       const app = await repo.getAppById(db, w.app_id);
@@ -131,7 +143,7 @@ export class Dispatcher {
         await this.failWaitingOf(w.app_id, 404, "the app was deleted or has no active revision", "app_unavailable");
         continue;
       }
-      runners.reconcile(app, revision, w.queued, w.oldest_wait_ms);
+      autoscaler.reconcile(app, revision, w.queued, w.oldest_wait_ms);
       for (;;) {
         const lease = runners.tryLease(app.id, revision.id);
         if (!lease) break;
@@ -246,15 +258,16 @@ export class Dispatcher {
   }
 
   private async failWaitingOf(appId: string, status: number, why: string, errorType: string): Promise<void> {
-    const rows = await this.opts.db.query<{ id: string }>("SELECT id FROM requests WHERE app_id = $1 AND status = 'IN_QUEUE' LIMIT 500", [appId]);
-    for (const r of rows) await qs.completeWaiting(this.opts.db, r.id, { status, body: detail(why), contentType: "application/json", error: why, errorType });
+    for (const id of await qs.waitingIds(this.opts.db, appId, FAIL_BATCH)) {
+      await qs.completeWaiting(this.opts.db, id, { status, body: detail(why), contentType: "application/json", error: why, errorType });
+    }
   }
 
+  /** After a 500/502: a runner that does not answer its health check with 200 is replaced. */
   private async healthCheck(lease: Lease): Promise<void> {
     try {
-      const res = await fetch(`${lease.url}/health`, { signal: AbortSignal.timeout(5000) });
-      await res.arrayBuffer();
-      if (res.status !== 200) await this.opts.runners.replace(lease.runner.id, `health check answered ${res.status}`);
+      const status = await runnerHealth(lease.url, RUNNER_CHECK_TIMEOUT_MS);
+      if (status !== 200) await this.opts.runners.replace(lease.runner.id, `health check answered ${status}`);
     } catch {
       await this.opts.runners.replace(lease.runner.id, "health check failed");
     }
@@ -264,18 +277,13 @@ export class Dispatcher {
     if (h.cancelSent) return;
     h.cancelSent = true;
     try {
-      const res = await fetch(`${h.lease.url}/_fal/cancel`, {
-        method: "POST",
-        headers: { "x-fal-request-id": h.row.id },
-        signal: AbortSignal.timeout(5000),
-      });
-      await res.arrayBuffer();
+      await cancelOnRunner(h.lease.url, h.row.id, RUNNER_CHECK_TIMEOUT_MS);
     } catch (err) {
       this.opts.log.warn({ request_id: h.row.id, err: String(err) }, "could not deliver cancel to the runner");
     }
   }
 
-  /** Lease renewal, cancellations, expired leases and start deadlines, webhooks. */
+  /** Lease renewal, cancellations, expired leases and start deadlines, queue depth, webhooks. */
   private async maintain(): Promise<void> {
     const { db, log } = this.opts;
     const cancels = await qs.renewLeases(db, this.opts.owner, [...this.held.keys()], this.leaseMs);
@@ -296,58 +304,7 @@ export class Dispatcher {
     }
     const depth = new Map((await qs.queueDepth(db)).map((d) => [d.status, d.n]));
     for (const st of ["IN_QUEUE", "IN_PROGRESS"]) this.opts.metrics.queueDepth.set({ status: st }, depth.get(st) ?? 0);
-    await this.keepWarm();
-    await this.deliverWebhooks();
-  }
-
-  /** min_concurrency and concurrency_buffer hold runners even with no traffic. */
-  private async keepWarm(): Promise<void> {
-    const apps = await this.opts.db.query<AppRow>(
-      `SELECT * FROM apps WHERE current_revision IS NOT NULL
-          AND ((scaling->>'min_concurrency')::int > 0 OR (scaling->>'concurrency_buffer')::int > 0)`,
-    );
-    for (const app of apps) {
-      const revision = await repo.getRevision(this.opts.db, app.current_revision!);
-      if (revision) this.opts.runners.reconcile(app, revision, 0, 0);
-    }
-  }
-
-  private async deliverWebhooks(): Promise<void> {
-    const { db, log, metrics } = this.opts;
-    const base = this.opts.webhookBaseDelayMs ?? 15_000;
-    for (const r of await qs.claimDueWebhooks(db, 20)) {
-      const ok = r.result_status !== null && r.result_status < 400;
-      let payload: unknown = null;
-      try {
-        payload = r.result_body ? JSON.parse(Buffer.from(r.result_body).toString("utf8")) : null;
-      } catch {
-        payload = r.result_body ? Buffer.from(r.result_body).toString("utf8") : null;
-      }
-      const attempts = r.webhook_attempts + 1;
-      try {
-        const res = await fetch(r.webhook_url!, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-fal-request-id": r.id },
-          body: JSON.stringify({
-            request_id: r.id,
-            gateway_request_id: r.id,
-            status: ok ? "OK" : "ERROR",
-            payload,
-            ...(ok ? {} : { error: r.error ?? `status ${r.result_status}` }),
-          }),
-          signal: AbortSignal.timeout(10_000),
-        });
-        await res.arrayBuffer();
-        if (!res.ok) throw new Error(`webhook answered ${res.status}`);
-        await qs.setWebhookState(db, r.id, "delivered", attempts, null);
-        metrics.webhooks.inc({ result: "delivered" });
-      } catch (err) {
-        const final = attempts >= 10;
-        await qs.setWebhookState(db, r.id, final ? "failed" : "pending", attempts, final ? null : base * 2 ** (attempts - 1));
-        metrics.webhooks.inc({ result: final ? "failed" : "retry" });
-        log.warn({ request_id: r.id, attempt: attempts, err: String(err) }, final ? "webhook delivery failed for good" : "webhook delivery failed; will retry");
-      }
-    }
+    await this.opts.webhooks.deliverDue();
   }
 }
 

@@ -1,7 +1,11 @@
 /**
- * The runner layer's public face: what the gateway, the queue, the service and
- * the API may use. Everything else under runners/ is its own machinery.
+ * The runner layer's public face: what the gateway, the queue, the service,
+ * the API and start-up may use. Code outside runners/ imports from here only,
+ * so the files behind it (manager, autoscaler, backends, materialisation) can
+ * change without touching their callers.
  */
-export { RunnerManager, type Lease, type ManagedRunner, type RunnerState } from "./manager";
-export { LocalBackend, RunnerStartError } from "./localBackend";
-export { postToRunner, type RunnerResponse } from "./runnerHttp";
+export { RunnerManager, type Lease, type ManagedRunner, type RunnerState, type RunnerManagerOptions } from "./manager";
+export { Autoscaler, type AutoscalerOptions } from "./autoscaler";
+export { RunnerStartError, type RunnerBackend, type StartedRunner } from "./backend";
+export { LocalBackend } from "./localBackend";
+export { postToRunner, runnerHealth, cancelOnRunner, type RunnerResponse } from "./runnerHttp";

@@ -1,5 +1,6 @@
 /**
- * Runs runners as child processes on this machine.
+ * The local runner backend: runs runners as child processes on this machine
+ * and hands out this machine's GPUs to them (CUDA_VISIBLE_DEVICES).
  *
  * Each runner gets its own process group (detached), and every signal goes to
  * the group: `python3` here can be a pyenv shim whose PID is not the
@@ -8,35 +9,8 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { MACHINE_TYPES } from "../../model/catalog";
-
-export interface RunnerLaunch {
-  readonly runnerId: string;
-  /** Directory holding the revision's files; the runner's working directory. */
-  readonly workDir: string;
-  /** `path/file.py::ClassName`, relative to workDir. */
-  readonly entrypoint: string;
-  /** Extra environment (secrets, app identity). */
-  readonly env: Readonly<Record<string, string>>;
-  /** GPUs the runner needs; they are handed out through CUDA_VISIBLE_DEVICES. Default 0. */
-  readonly gpus?: number;
-  readonly startupTimeoutMs: number;
-}
-
-export interface RunnerExit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
-
-/** A runner that failed before it became healthy; `output` is the tail of what it printed. */
-export class RunnerStartError extends Error {
-  constructor(
-    message: string,
-    readonly output: string,
-  ) {
-    super(output ? `${message}\n--- runner output (last lines) ---\n${output}` : message);
-    this.name = "RunnerStartError";
-  }
-}
+import { RunnerStartError, type RunnerBackend, type RunnerExit, type RunnerLaunch, type StartedRunner } from "./backend";
+import { runnerHealth } from "./runnerHttp";
 
 export interface LocalBackendOptions {
   /** Python interpreter for Python apps. Default: resolved `python3`'s sys.executable. */
@@ -55,7 +29,7 @@ export interface LocalBackendOptions {
 
 const OUTPUT_TAIL_LINES = 40;
 
-export class LocalRunner {
+export class LocalRunner implements StartedRunner {
   readonly url: string;
   readonly ready: Promise<void>;
   readonly exited: Promise<RunnerExit>;
@@ -151,9 +125,7 @@ export class LocalRunner {
         );
       }
       try {
-        const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
-        await res.arrayBuffer();
-        if (res.status === 200) return;
+        if ((await runnerHealth(this.url, 2000)) === 200) return;
       } catch {
         // Not listening yet.
       }
@@ -169,7 +141,7 @@ export class LocalRunner {
   }
 }
 
-export class LocalBackend {
+export class LocalBackend implements RunnerBackend {
   readonly name = "local";
   readonly machineTypes: readonly string[];
   private readonly python: string;

@@ -1,8 +1,14 @@
 /**
- * HTTP to runners over a keep-alive pool (node:http). Cheaper per call than
+ * The runner HTTP client: every call the platform makes to a runner goes
+ * through here (requests, health checks, cancellations), so the gateway, the
+ * queue and the backends share one idea of the runner protocol
+ * (docs/runner-protocol.md).
+ *
+ * Requests go over a keep-alive pool (node:http): cheaper per call than
  * fetch, which matters on the gateway's hot path. Idle sockets close after
  * 30 s, well before the runner harness drops idle connections (300 s), so a
- * pooled socket is not reused just as the runner closes it.
+ * pooled socket is not reused just as the runner closes it. Health checks and
+ * cancellations are rare and use fetch.
  */
 import http from "node:http";
 
@@ -49,4 +55,27 @@ export function postToRunner(
     req.on("error", reject);
     req.end(body);
   });
+}
+
+/**
+ * Status of the runner's `GET /health` (200 when it is healthy); throws when
+ * the runner does not answer within timeoutMs.
+ */
+export async function runnerHealth(baseUrl: string, timeoutMs: number): Promise<number> {
+  const res = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/**
+ * Asks the runner to cancel the request it is working on (`POST /_fal/cancel`);
+ * throws when the runner cannot be reached within timeoutMs.
+ */
+export async function cancelOnRunner(baseUrl: string, requestId: string, timeoutMs: number): Promise<void> {
+  const res = await fetch(`${baseUrl}/_fal/cancel`, {
+    method: "POST",
+    headers: { "x-fal-request-id": requestId },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  await res.arrayBuffer();
 }

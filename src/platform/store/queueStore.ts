@@ -93,6 +93,12 @@ export async function waitingByApp(q: Queryable): Promise<{ app_id: string; queu
   return rows.map((r) => ({ app_id: r.app_id, queued: Number(r.queued), oldest_wait_ms: Number(r.oldest_wait_ms) }));
 }
 
+/** Ids of up to `limit` waiting requests of an app (to fail them when the app can no longer serve). */
+export async function waitingIds(q: Queryable, appId: string, limit: number): Promise<string[]> {
+  const rows = await q.query<{ id: string }>("SELECT id FROM requests WHERE app_id = $1 AND status = 'IN_QUEUE' LIMIT $2", [appId, limit]);
+  return rows.map((r) => r.id);
+}
+
 /**
  * Claims the oldest waiting request of an app that has not already failed on
  * this runner, under a lease of leaseMs for this process.

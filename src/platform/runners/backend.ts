@@ -1,0 +1,66 @@
+/**
+ * What the runner manager needs from wherever runners actually run: start one
+ * for a revision, learn its address, wait for it to become healthy or exit,
+ * stop it. The manager depends on this interface only, so a backend other than
+ * local child processes (Kubernetes pods, say) can be added without touching
+ * leasing, draining or scaling.
+ */
+
+/** Everything a backend needs to start one runner. */
+export interface RunnerLaunch {
+  readonly runnerId: string;
+  /** Directory holding the revision's files; the runner's working directory. */
+  readonly workDir: string;
+  /** `path/file.py::ClassName`, relative to workDir. */
+  readonly entrypoint: string;
+  /** Extra environment (secrets, app identity). */
+  readonly env: Readonly<Record<string, string>>;
+  /** GPUs the runner needs. Default 0. */
+  readonly gpus?: number;
+  /** How long the runner may take to answer its health check before it counts as failed. */
+  readonly startupTimeoutMs: number;
+}
+
+export interface RunnerExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** A runner a backend started: where it listens and how its life goes. */
+export interface StartedRunner {
+  readonly id: string;
+  /** Operating-system process id, where the backend has one (mirrored to the runners table). */
+  readonly pid: number | undefined;
+  readonly port: number;
+  /** Base URL the gateway and the queue send requests to. */
+  readonly url: string;
+  /** Resolves once the runner answers its health check; rejects with RunnerStartError otherwise. */
+  readonly ready: Promise<void>;
+  /** Resolves when the runner is gone, for whatever reason. */
+  readonly exited: Promise<RunnerExit>;
+  /** Asks the runner to finish and stop; forces it after graceMs. */
+  stop(graceMs: number): Promise<RunnerExit>;
+}
+
+export interface RunnerBackend {
+  /** Shown in errors and in the platform's start-up log (`local`). */
+  readonly name: string;
+  /** Machine types this backend can host. */
+  readonly machineTypes: readonly string[];
+  canHost(machineType: string): boolean;
+  /** Starts a runner; resolves as soon as it is launched (not yet healthy: see StartedRunner.ready). */
+  start(launch: RunnerLaunch): Promise<StartedRunner>;
+  /** Kills every runner this backend started, at once; for shutdown and process exit hooks. */
+  killAll(): void;
+}
+
+/** A runner that failed before it became healthy; `output` is the tail of what it printed. */
+export class RunnerStartError extends Error {
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
+    super(output ? `${message}\n--- runner output (last lines) ---\n${output}` : message);
+    this.name = "RunnerStartError";
+  }
+}
