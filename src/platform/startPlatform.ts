@@ -12,6 +12,7 @@ import { openDb, redactUrl, type Db } from "./store/db";
 import { migrate } from "./store/migrations";
 import * as repo from "./store/repo";
 import { generateKey, hashSecret } from "./keys";
+import { EnvironmentBuilder } from "./builds/builder";
 import { Autoscaler, LocalBackend, RunnerManager } from "./runners";
 import { PlatformService } from "./service";
 import { buildServer } from "./api/server";
@@ -49,6 +50,14 @@ export interface PlatformOptions {
   readonly queueLeaseMs?: number;
   /** First webhook retry delay (doubles per attempt; 10 attempts ≈ 2.1 h). Default 15000 ms. */
   readonly webhookBaseDelayMs?: number;
+  /** Where apps' Python environments are built. Default `<dataDir>/envs`. */
+  readonly envsDir?: string;
+  /** Package index for environment builds (an air-gapped cluster's mirror). Default: env UV_INDEX_URL, else PIP_INDEX_URL, else PyPI. */
+  readonly packageIndexUrl?: string;
+  /** uv binary for builds. Default: FALPLANE_UV, the set-up's copy, `uv` on PATH; none: python -m venv + pip. */
+  readonly uv?: string;
+  /** An environment no retained revision uses is removed this long after it was built. Default 1 h. */
+  readonly environmentGcGraceMs?: number;
   readonly logLevel?: LogLevel;
   readonly logger?: Logger;
 }
@@ -96,7 +105,16 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
     },
   });
   const metrics = new PlatformMetrics();
-  const runners = new RunnerManager({ db, backend, dataDir, hostId, log, graceMs: opts.runnerGraceMs });
+  const builder = new EnvironmentBuilder({
+    db,
+    envsDir: opts.envsDir ?? join(dataDir, "envs"),
+    owner: hostId,
+    log,
+    uv: opts.uv,
+    indexUrl: opts.packageIndexUrl,
+  });
+  const stopCollector = builder.startGarbageCollector(opts.environmentGcGraceMs ?? 3_600_000);
+  const runners = new RunnerManager({ db, backend, dataDir, hostId, log, graceMs: opts.runnerGraceMs, environments: builder });
   const autoscaler = new Autoscaler({ db, runners, log });
   const webhooks = new WebhookDelivery({ db, log, metrics, baseDelayMs: opts.webhookBaseDelayMs });
   dispatcher = new Dispatcher({ db, runners, autoscaler, webhooks, log, metrics, owner: hostId, leaseMs: opts.queueLeaseMs });
@@ -133,6 +151,9 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
       await server.close();
       await usage.close();
       await runners.close();
+      stopCollector();
+      // A build this process runs finishes (or fails) before the database goes.
+      await builder.settle();
       process.off("exit", killRunners);
       await db.close();
     },

@@ -38,6 +38,18 @@ export interface EnvironmentSpec {
   readonly pythonVersion?: string | null;
 }
 
+/** What of a revision decides its environment; older revisions may lack the fields. */
+export interface RevisionWithEnvironment {
+  readonly id: string;
+  readonly build_id?: string | null;
+  readonly code_settings: { readonly requirements?: readonly string[]; readonly python_version?: string | null };
+}
+
+/** The environment spec of a revision's code settings. */
+export function environmentSpecOf(settings: RevisionWithEnvironment["code_settings"]): EnvironmentSpec {
+  return { requirements: settings.requirements ?? [], pythonVersion: settings.python_version ?? null };
+}
+
 export interface BuildPlan {
   readonly key: string;
   readonly python: PythonTarget;
@@ -154,6 +166,24 @@ export class EnvironmentBuilder {
     }
   }
 
+  /**
+   * The interpreter of a revision's environment for a runner about to start:
+   * its build when that is usable on this host, else the build of its key
+   * (built or joined now: the environment was collected, or the revision
+   * predates builds, or it was built on another host).
+   */
+  async pythonFor(revision: RevisionWithEnvironment): Promise<string> {
+    let buildId = revision.build_id ?? undefined;
+    const current = buildId ? await bs.getBuild(this.opts.db, buildId) : undefined;
+    const usable = current && current.store === this.store && current.status !== "FAILED" && (current.status === "BUILDING" || isComplete(current));
+    if (!usable) {
+      const b = await this.ensure(environmentSpecOf(revision.code_settings));
+      await bs.setRevisionBuild(this.opts.db, revision.id, b);
+      buildId = b.id;
+    }
+    return this.pythonOf(await this.waitReady(buildId!));
+  }
+
   /** The Python interpreter of a ready build. */
   pythonOf(build: BuildRow): string {
     return join(build.dir, "bin", "python");
@@ -173,6 +203,22 @@ export class EnvironmentBuilder {
     }
     if (victims.length) log.info({ removed: victims.length }, "removed unreferenced environments");
     return { removed: victims.length };
+  }
+
+  /**
+   * Collects garbage now and then every intervalMs (default 10 min); returns
+   * the stop function. A failed pass is logged and tried again next time.
+   */
+  startGarbageCollector(graceMs: number, intervalMs = 600_000): () => void {
+    const pass = () => void this.collectGarbage(graceMs).catch((e) => this.opts.log.warn({ err: String(e) }, "environment garbage collection failed"));
+    const first = setTimeout(pass, Math.min(intervalMs, 30_000));
+    const timer = setInterval(pass, intervalMs);
+    first.unref();
+    timer.unref();
+    return () => {
+      clearTimeout(first);
+      clearInterval(timer);
+    };
   }
 
   /** Lets builds this process runs finish (close, tests). */

@@ -22,7 +22,7 @@ import type { AppRow, RevisionRow } from "../store/repo";
 import * as runnerStore from "../store/runnerStore";
 import type { RuntimeScaling } from "../../model/catalog";
 import type { Logger } from "../log";
-import type { ManagedRunner, RunnerManager, RunnerState } from "./manager";
+import { ACTIVE_STATES, type ManagedRunner, type RunnerManager, type RunnerState } from "./manager";
 
 // ---- decisions (pure)
 
@@ -53,7 +53,7 @@ export function shouldScaleUp(live: number, wanted: number, queued: number, olde
 export interface SyncCallDemand {
   /** Runners starting, idle or busy (not draining). */
   readonly active: number;
-  /** Of those, runners still starting (PENDING, SETUP). */
+  /** Of those, runners still starting (PENDING, BUILDING, SETUP). */
   readonly starting: number;
   /** Sync calls of the app waiting for a slot, this one included. */
   readonly waiting: number;
@@ -127,7 +127,6 @@ export interface AutoscalerOptions {
 /** Queued demand seen by the last reconcile counts for scale-down this long; after that, only what runners hold. */
 const QUEUED_DEMAND_FRESH_MS = 2000;
 
-const ACTIVE: readonly RunnerState[] = ["PENDING", "SETUP", "IDLE", "RUNNING"];
 
 export class Autoscaler {
   /** Queued demand each app had at its last reconcile, and when. */
@@ -158,7 +157,7 @@ export class Autoscaler {
    */
   reconcile(app: AppRow, revision: RevisionRow, queued: number, oldestWaitMs: number): { wanted: number; live: number } {
     const { runners } = this.opts;
-    const mine = runners.list(app.id).filter((r) => r.revisionId === revision.id && ACTIVE.includes(r.state));
+    const mine = runners.list(app.id).filter((r) => r.revisionId === revision.id && ACTIVE_STATES.includes(r.state));
     const inFlight = mine.reduce((n, r) => n + r.inFlight, 0);
     const wanted = wantedRunners(app.scaling, revision.code_settings.max_multiplexing, inFlight + queued);
     this.queuedDemand.set(app.id, { queued, at: Date.now() });

@@ -13,6 +13,8 @@ export interface RunnerLaunch {
   readonly workDir: string;
   /** `path/file.py::ClassName`, relative to workDir. */
   readonly entrypoint: string;
+  /** The interpreter of the revision's own Python environment. */
+  readonly python: string;
   /** Extra environment (secrets, app identity). */
   readonly env: Readonly<Record<string, string>>;
   /** GPUs the runner needs. Default 0. */

@@ -13,8 +13,6 @@ import { RunnerStartError, type RunnerBackend, type RunnerExit, type RunnerLaunc
 import { runnerHealth } from "./runnerHttp";
 
 export interface LocalBackendOptions {
-  /** Python interpreter for Python apps. Default: resolved `python3`'s sys.executable. */
-  readonly python?: string;
   /** Directory that holds the `falplane` Python package. */
   readonly pythonSdkPath: string;
   /** Host runners bind. Default 127.0.0.1. */
@@ -144,7 +142,6 @@ export class LocalRunner implements StartedRunner {
 export class LocalBackend implements RunnerBackend {
   readonly name = "local";
   readonly machineTypes: readonly string[];
-  private readonly python: string;
   private readonly bindHost: string;
   private readonly live = new Set<LocalRunner>();
   private readonly gpus: readonly string[];
@@ -152,7 +149,6 @@ export class LocalBackend implements RunnerBackend {
   private readonly gpuHolders = new Map<string, string>();
 
   constructor(private readonly opts: LocalBackendOptions) {
-    this.python = opts.python ?? resolvePython();
     this.bindHost = opts.bindHost ?? "127.0.0.1";
     this.gpus = opts.gpus ?? detectGpus();
     this.machineTypes =
@@ -194,7 +190,7 @@ export class LocalBackend implements RunnerBackend {
       PYTHONPATH: this.opts.pythonSdkPath,
       PYTHONUNBUFFERED: "1",
     };
-    const child = spawn(this.python, ["-m", "falplane.runner", launch.entrypoint], {
+    const child = spawn(launch.python, ["-m", "falplane.runner", launch.entrypoint], {
       cwd: launch.workDir,
       env,
       detached: true,
@@ -231,15 +227,6 @@ function filteredParentEnv(): Record<string, string> {
     out[k] = v;
   }
   return out;
-}
-
-export function resolvePython(): string {
-  const candidate = process.env.FALPLANE_PYTHON ?? "python3";
-  try {
-    return execFileSync(candidate, ["-c", "import sys; print(sys.executable)"], { encoding: "utf8" }).trim();
-  } catch (err) {
-    throw new Error(`cannot run Python interpreter '${candidate}' (set FALPLANE_PYTHON): ${String(err)}`);
-  }
 }
 
 function detectGpus(): string[] {

@@ -22,6 +22,7 @@ import { materializeRevision } from "./materialize";
 
 export type RunnerState =
   | "PENDING"
+  | "BUILDING"
   | "SETUP"
   | "IDLE"
   | "RUNNING"
@@ -63,10 +64,17 @@ export interface RunnerManagerOptions {
   readonly log: Logger;
   /** SIGTERM → SIGKILL grace period for runners. Default 5 s. */
   readonly graceMs?: number;
+  /** Where a revision's Python environment comes from (builds/builder.ts). */
+  readonly environments: RevisionEnvironments;
+}
+
+/** The interpreter of a revision's own Python environment, built (or joined) when missing. */
+export interface RevisionEnvironments {
+  pythonFor(revision: RevisionRow): Promise<string>;
 }
 
 /** States in which a runner counts towards its app (not draining or gone). */
-const ACTIVE: readonly RunnerState[] = ["PENDING", "SETUP", "IDLE", "RUNNING"];
+export const ACTIVE_STATES: readonly RunnerState[] = ["PENDING", "BUILDING", "SETUP", "IDLE", "RUNNING"];
 
 interface Backoff {
   failures: number;
@@ -111,10 +119,10 @@ export class RunnerManager {
       const free = this.tryLease(app.id, revision.id);
       if (free) return free;
 
-      const active = this.list(app.id).filter((r) => r.revisionId === revision.id && ACTIVE.includes(r.state));
+      const active = this.list(app.id).filter((r) => r.revisionId === revision.id && ACTIVE_STATES.includes(r.state));
       const start = shouldStartForSyncCall({
         active: active.length,
-        starting: active.filter((r) => r.state === "PENDING" || r.state === "SETUP").length,
+        starting: active.filter((r) => r.state === "PENDING" || r.state === "BUILDING" || r.state === "SETUP").length,
         waiting: this.waiters.count(app.id) + 1,
         maxConcurrency: app.scaling.max_concurrency,
         maxMultiplexing: revision.code_settings.max_multiplexing,
@@ -251,6 +259,12 @@ export class RunnerManager {
     const log = this.opts.log.child({ runner_id: runner.id, app: app.name, env: app.environment });
     await this.persist(runner);
     try {
+      // The revision's environment is usually ready (the deploy waited for its build);
+      // a runner of a revision whose environment was collected or never built waits here.
+      runner.state = "BUILDING";
+      await this.persist(runner);
+      const python = await this.opts.environments.pythonFor(revision);
+      if (runner.state !== "BUILDING") throw new Error("stopped while its environment was being built");
       const workDir = await materializeRevision(this.opts.db, this.opts.dataDir, revision);
       // Secrets reach a runner as environment variables when it starts; a change needs a rollout.
       const secrets = await repo.secretValues(this.opts.db, app.owner, app.environment);
@@ -259,6 +273,7 @@ export class RunnerManager {
         runnerId: runner.id,
         workDir,
         entrypoint: revision.source_object,
+        python,
         env: { ...secrets, FAL_APP_NAME: app.name, FAL_ENVIRONMENT: app.environment, FAL_REVISION: revision.id },
         // A GPU machine type has its GPU count; num_gpus multiplies it.
         gpus: (MACHINE_TYPES[runner.machineType]?.gpus ?? 0) * Math.max(1, revision.code_settings.num_gpus),
