@@ -62,6 +62,8 @@ const apps = spec.apps.map((app) => {
       scaling: app.scaling,
       resetScale: app.resetScale,
       message: app.message,
+      requirements: app.requirements,
+      pythonVersion: app.pythonVersion,
       noCache: app.noCache,
       pinRevision: app.pinRevision,
       rolloutTrigger: app.rolloutTrigger,

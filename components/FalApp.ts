@@ -28,6 +28,7 @@ import {
 } from "../src/model/catalog";
 import { AppSpec } from "../src/model/appSpec";
 import { collectAppFiles } from "../src/model/files";
+import { resolveRequirements } from "../src/model/requirements";
 import { PlatformClient } from "../src/client/client";
 import {
   computeDeployCheck,
@@ -92,10 +93,17 @@ export interface FalAppArgs {
   /** Provenance stored on a new revision (e.g. `{ git_commit }`). Default {}. */
   readonly annotations?: Record<string, string>;
   /**
-   * Ask for a rebuild without the environment build cache. Builds are
-   * content-addressed, so today this is recorded only: as the annotation
-   * `no_cache: "true"` on a new revision and as `disabled (no-cache)` in the
-   * deploy check. Default false.
+   * Pip requirement strings of the app's own Python environment, as in fal
+   * (`["torch==2.4.0", "diffusers"]`). Default: the lines of
+   * `requirements.txt` in `root`, else none (an empty environment).
+   */
+  readonly requirements?: readonly string[];
+  /** Python version of the app's environment (`3.11`); the platform host must have it. Default: the platform's own. */
+  readonly pythonVersion?: string;
+  /**
+   * Build each new revision's environment from scratch instead of taking a
+   * cached one (the deploy check shows `disabled (no-cache)`). Code that did
+   * not change makes no new revision, so nothing is rebuilt then. Default false.
    */
   readonly noCache?: boolean;
   /**
@@ -183,6 +191,9 @@ export class FalApp extends pulumi.ComponentResource {
         authMode: settings.authMode,
         message: args.message,
         annotations,
+        noCache,
+        // The build log of a new revision is shown under the Revision while `pulumi up` waits.
+        progressUrn: childUrn(this, `${name}-revision`, "pulumi-nodejs:dynamic/falplane:Revision"),
         connection,
       },
       // The check reads the live state before anything of this app changes.
@@ -214,6 +225,18 @@ export class FalApp extends pulumi.ComponentResource {
   }
 }
 
+/**
+ * The URN a child of `parent` will have, as a value that carries no
+ * dependency: pulumi.createUrn's output depends on the parent component, and
+ * depending on a component means waiting for all its children, this one too.
+ */
+function childUrn(parent: pulumi.ComponentResource, name: string, type: string): pulumi.Output<string> {
+  const urn = new Promise<string>((resolveUrn) => {
+    parent.urn.apply((p) => resolveUrn(`${p.substring(0, p.lastIndexOf("::"))}$${type}::${name}`));
+  });
+  return pulumi.output(urn);
+}
+
 /** The commit of the git checkout holding dir, for provenance; undefined outside git. */
 function gitCommit(dir: string): string | undefined {
   try {
@@ -240,7 +263,7 @@ function runDeployCheck(app: FalApp, plan: PlannedDeploy, connection: ResolvedCo
   const text = target.apply(async ([url, key]) => {
     let live;
     try {
-      live = await readLiveState(new PlatformClient({ url, key, timeoutMs: CHECK_TIMEOUT_MS }), plan.appName, plan.environment);
+      live = await readLiveState(new PlatformClient({ url, key, timeoutMs: CHECK_TIMEOUT_MS }), plan.appName, plan.environment, plan.codeSettings);
     } catch (err) {
       const reason = redact(err instanceof Error ? err.message : String(err), key);
       await pulumi.log.warn(`Deployment check: could not read the live state of ${where} from the platform: ${reason}`, app);
@@ -311,6 +334,8 @@ export function resolveSettings(name: string, args: FalAppArgs): ResolvedSetting
     numGpus: args.numGpus,
     regions: args.regions ? [...args.regions] : undefined,
     scaling: args.scaling,
+    requirements: args.requirements ? [...args.requirements] : undefined,
+    pythonVersion: args.pythonVersion,
   });
   if (!check.success) {
     const issue = check.error.issues[0];
@@ -328,6 +353,13 @@ export function resolveSettings(name: string, args: FalAppArgs): ResolvedSetting
   const relFile = relative(root, absFile);
   if (relFile.startsWith("..")) fail(`source: ${JSON.stringify(file)} is outside root ${JSON.stringify(args.root)}`);
 
+  let requirements: string[] = [];
+  try {
+    requirements = resolveRequirements(root, args.requirements);
+  } catch (err) {
+    fail(`requirements: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
   const s = args.scaling ?? {};
   return {
     appName: args.name ?? kebabCase(className),
@@ -341,6 +373,8 @@ export function resolveSettings(name: string, args: FalAppArgs): ResolvedSetting
       startup_timeout: s.startupTimeout ?? CODE_SETTINGS_DEFAULTS.startup_timeout,
       machine_types: machineTypes,
       num_gpus: args.numGpus ?? CODE_SETTINGS_DEFAULTS.num_gpus,
+      requirements,
+      python_version: args.pythonVersion ?? CODE_SETTINGS_DEFAULTS.python_version,
     },
     scaling: {
       keep_alive: s.keepAlive ?? RUNTIME_SCALING_DEFAULTS.keep_alive,

@@ -10,7 +10,9 @@ import type { ConnectionProps } from "../src/providers/connection";
 import type { ResolvedConnection } from "./connection";
 
 /** What a Revision is made of: the provider's props, with the connection resolved and provenance optional. */
-export interface RevisionArgs extends Omit<RevisionProps, keyof ConnectionProps | "message" | "annotations"> {
+export interface RevisionArgs extends Omit<RevisionProps, keyof ConnectionProps | "message" | "annotations" | "progressUrn"> {
+  /** This resource's URN (pulumi.createUrn), so build progress shows under it. Default: progress is not shown. */
+  readonly progressUrn?: pulumi.Input<string>;
   /** Provenance note. Default "". */
   readonly message?: string;
   /** Provenance annotations (e.g. git_commit). Default {}. */

@@ -37,7 +37,9 @@ export const NOTE_NEW_REVISION = "new revision";
 export const NOTE_LIVE_UNKNOWN = "live revision could not be read";
 
 /** Display order of the code values. */
-const CODE_ORDER: readonly (keyof CodeSettings)[] = ["machine_types", "num_gpus", "max_multiplexing", "startup_timeout"];
+const CODE_ORDER: readonly (keyof CodeSettings)[] = ["machine_types", "num_gpus", "max_multiplexing", "startup_timeout", "requirements", "python_version"];
+/** Code values shown on a first deployment only when set: most apps leave them at their defaults. */
+const SHOWN_WHEN_SET = new Set<keyof CodeSettings>(["requirements", "python_version"]);
 const SECONDS = new Set<string>(["keep_alive", "scaling_delay", "request_timeout", "startup_timeout"]);
 
 export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): DeployCheck {
@@ -73,7 +75,9 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
 
   // ---- code values: always those of the revision being activated
   for (const key of CODE_ORDER) {
-    const next = formatValue(key, plan.codeSettings[key]);
+    const next = formatValue(key, plan.codeSettings[key] ?? CODE_SETTINGS_DEFAULTS[key]);
+    const atDefault = next === formatValue(key, CODE_SETTINGS_DEFAULTS[key]);
+    if (SHOWN_WHEN_SET.has(key) && atDefault && (first || !liveRev)) continue;
     if (first) {
       rows.push({ setting: key, production: NOT_APPLICABLE, afterDeploy: next, note: "" });
     } else if (!liveRev) {
@@ -106,7 +110,7 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
     changed!.length > 0 ||
     liveRev.source_object !== plan.sourceObject ||
     CODE_SETTING_KEYS.some(
-      (k) => formatValue(k, liveRev.code_settings?.[k] ?? CODE_SETTINGS_DEFAULTS[k]) !== formatValue(k, plan.codeSettings[k]),
+      (k) => formatValue(k, liveRev.code_settings?.[k] ?? CODE_SETTINGS_DEFAULTS[k]) !== formatValue(k, plan.codeSettings[k] ?? CODE_SETTINGS_DEFAULTS[k]),
     );
 
   return {
@@ -119,10 +123,20 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
     authNext: plan.authMode,
     authChanges: !first && app.auth_mode !== plan.authMode,
     strategy: plan.strategy,
-    buildCache: plan.noCache ? "disabled (no-cache)" : "enabled",
+    buildCache: buildCacheLabel(plan.noCache, live.build),
     newRevision,
     rows,
   };
+}
+
+/** What the build cache will do for this deploy's environment. */
+export function buildCacheLabel(noCache: boolean, build: LiveState["build"]): string {
+  if (noCache) return "disabled (no-cache)";
+  if (!build) return "enabled";
+  const key = build.key.slice(0, 12);
+  if (build.status === "ready") return `hit (key ${key})`;
+  if (build.status === "building") return `building now (key ${key}); the deploy joins that build`;
+  return "miss (will build)";
 }
 
 /** A value as the table shows it: seconds with `s`, percentages with `%`, lists comma-separated, no regions as `any`. */

@@ -49,6 +49,8 @@ export interface LiveRevision {
 export interface LiveState {
   readonly app?: LiveApp;
   readonly revision?: LiveRevision;
+  /** What the platform has of the planned environment's build key; absent when it could not say. */
+  readonly build?: { readonly key: string; readonly status: "ready" | "building" | "missing" };
 }
 
 export interface CheckRow {
@@ -72,7 +74,8 @@ export interface DeployCheck {
   readonly authNext: AuthMode;
   readonly authChanges: boolean;
   readonly strategy: StrategyName;
-  readonly buildCache: "enabled" | "disabled (no-cache)";
+  /** `hit (key …)`, `miss (will build)`, `building (key …)`, `disabled (no-cache)`, or `enabled` when the platform could not say. */
+  readonly buildCache: string;
   /** Whether the deploy makes a new revision (code or code settings differ from the live revision). */
   readonly newRevision: boolean;
   readonly rows: readonly CheckRow[];

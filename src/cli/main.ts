@@ -41,6 +41,10 @@ platform
   .option("--owner <owner>", "owner of the first admin key", process.env.FALPLANE_OWNER ?? "local")
   .option("--machine-types <list>", "comma-separated machine types this machine hosts")
   .option("--gpus <list>", "comma-separated GPU indices to hand out (default: what nvidia-smi lists)", process.env.FALPLANE_GPUS)
+  .option("--package-index-url <url>", "package index for apps' environment builds (default: UV_INDEX_URL, PIP_INDEX_URL, else PyPI)")
+  .option("--envs-dir <dir>", "where apps' Python environments are built (default: <data-dir>/envs)")
+  .option("--uv <path>", "uv binary for environment builds (default: FALPLANE_UV, the set-up's copy, uv on PATH)")
+  .option("--environment-gc-grace <s>", "seconds before an environment no revision uses is removed", toInt, 3600)
   .action(async (o) => {
     const { startPlatform } = require("../platform/startPlatform") as typeof import("../platform/startPlatform");
     const p = await startPlatform({
@@ -51,6 +55,10 @@ platform
       bootstrapKey: process.env.FALPLANE_BOOTSTRAP_KEY,
       machineTypes: o.machineTypes ? String(o.machineTypes).split(",") : undefined,
       gpus: o.gpus !== undefined ? String(o.gpus).split(",").filter(Boolean) : undefined,
+      packageIndexUrl: o.packageIndexUrl,
+      envsDir: o.envsDir,
+      uv: o.uv,
+      environmentGcGraceMs: o.environmentGcGrace * 1000,
     });
     process.stdout.write(`falplane platform listening on ${p.url} (database: ${p.db.kind})\n`);
     if (p.createdAdminKey) {
@@ -66,6 +74,19 @@ platform
     };
     process.once("SIGINT", () => void stop("SIGINT"));
     process.once("SIGTERM", () => void stop("SIGTERM"));
+  });
+
+platform
+  .command("info")
+  .description("what the platform runs on and the disk its apps' environments take")
+  .addOption(jsonOption())
+  .action(async (o) => {
+    const info = await client().platformInfo();
+    if (o.json) return printJson(info);
+    printTable(
+      ["Version", "Database", "Environments", "Disk (MB)", "Store"],
+      [[info.version, info.database, info.environments.count, (info.environments.bytes / 1e6).toFixed(1), info.environments.store]],
+    );
   });
 
 // ---- apps
@@ -136,6 +157,35 @@ apps
     const a = await client().updateApp(app, o.env, { scaling });
     if (o.json) return printJson(a);
     printTable(["Setting", "Value"], Object.entries(a.scaling).map(([k, v]) => [k, JSON.stringify(v)]));
+  });
+apps
+  .command("builds <app>")
+  .description("the app's environment builds, newest first; --log prints the newest build's log")
+  .addOption(envOption())
+  .option("--log", "print the log of the newest build")
+  .addOption(jsonOption())
+  .action(async (app, o) => {
+    const c = client();
+    const bs = await c.listBuilds(app, o.env);
+    if (o.log) {
+      if (!bs.length) throw new UsageError(`app '${app}' has no builds`);
+      process.stdout.write((await c.getBuild(bs[0].id)).log);
+      return;
+    }
+    if (o.json) return printJson(bs);
+    printTable(
+      ["Build", "Key", "Status", "Requirements", "Python", "Size (MB)", "Created", "Revisions"],
+      bs.map((b) => [
+        b.id,
+        b.key.slice(0, 12),
+        b.status,
+        b.requirements.join(" ") || "(none)",
+        b.python_version,
+        b.size_bytes === null ? "" : (b.size_bytes / 1e6).toFixed(1),
+        String(b.created_at),
+        b.revisions.length,
+      ]),
+    );
   });
 apps
   .command("runners <app>")
@@ -255,7 +305,15 @@ program
     for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, () => onSignal(sig));
     process.stdout.write(`deploying ${source} as ${aliasName(name, o.env)} (${o.auth}); waiting for setup...\n`);
     try {
-      await deployDirectory(c, { dir: dirname(file), sourceObject: `${basename(file)}::${m[2]}`, name, env: o.env, authMode: o.auth, message: "falctl run (ephemeral)" });
+      await deployDirectory(c, {
+        dir: dirname(file),
+        sourceObject: `${basename(file)}::${m[2]}`,
+        name,
+        env: o.env,
+        authMode: o.auth,
+        message: "falctl run (ephemeral)",
+        onBuildLine: (line) => process.stdout.write(`  build: ${line}\n`),
+      });
     } catch (err) {
       await remove().catch(() => undefined);
       throw err;

@@ -6,6 +6,10 @@
 import type {
   ApiKey,
   App,
+  Build,
+  BuildPlan,
+  PlatformInfo,
+  RevisionBuild,
   CreateRevisionRequest,
   Environment,
   Revision,
@@ -92,7 +96,7 @@ export class PlatformClient {
     return this.call("GET", `/v1/apps/${enc(name)}/revisions?env=${enc(env)}`);
   }
   /** Creates a revision, or returns an existing one with the same content (`reused: true`). */
-  createRevision(name: string, env: string, body: CreateRevisionRequest): Promise<Revision & { reused?: boolean }> {
+  createRevision(name: string, env: string, body: CreateRevisionRequest): Promise<Revision & { reused?: boolean; build: RevisionBuild }> {
     return this.call("POST", `/v1/apps/${enc(name)}/revisions?env=${enc(env)}`, body);
   }
   getRevision(id: string): Promise<Revision> {
@@ -122,6 +126,43 @@ export class PlatformClient {
   // ---- runners
   listRunners(name: string, env = "main"): Promise<Runner[]> {
     return this.call("GET", `/v1/apps/${enc(name)}/runners?env=${enc(env)}`);
+  }
+
+  // ---- environment builds
+  /** Would these requirements hit the build cache? (the deploy check asks) */
+  planBuild(requirements: readonly string[], pythonVersion: string | null): Promise<BuildPlan> {
+    return this.call("POST", "/v1/builds/plan", { requirements, python_version: pythonVersion });
+  }
+  /** A build and its log from `offset` (characters); `next_offset` continues it. */
+  getBuild(id: string, offset = 0): Promise<Build & { log: string; next_offset: number }> {
+    return this.call("GET", `/v1/builds/${enc(id)}?offset=${offset}`);
+  }
+  listBuilds(name: string, env = "main"): Promise<(Build & { revisions: string[]; log_lines: number })[]> {
+    return this.call("GET", `/v1/apps/${enc(name)}/builds?env=${enc(env)}`);
+  }
+  /**
+   * Follows a build until it ends, handing each new log line to onLine;
+   * resolves with the finished build (READY or FAILED; the caller decides).
+   */
+  async followBuild(id: string, onLine: (line: string) => void | Promise<void>, pollMs = 300): Promise<Build> {
+    let offset = 0;
+    let pending = "";
+    for (;;) {
+      const b = await this.getBuild(id, offset);
+      offset = b.next_offset;
+      pending += b.log;
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) await onLine(line);
+      if (b.status !== "BUILDING") {
+        if (pending) await onLine(pending);
+        return b;
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+  platformInfo(): Promise<PlatformInfo> {
+    return this.call("GET", "/v1/platform");
   }
 
   // ---- files

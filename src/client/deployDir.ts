@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { PlatformClient } from "./client";
 import type { App, Revision } from "./types";
 import { collectAppFiles } from "../model/files";
+import { resolveRequirements } from "../model/requirements";
 import {
   CODE_SETTINGS_DEFAULTS,
   RUNTIME_SCALING_DEFAULTS,
@@ -32,6 +33,16 @@ export interface DeployDirOptions {
   /** Default rolling. */
   readonly strategy?: StrategyName;
   readonly message?: string;
+  /** Each line of the environment build's log, while the deploy waits for it. Default: not shown. */
+  readonly onBuildLine?: (line: string) => void;
+}
+
+/** The environment build of the revision failed: the deploy stops, the alias stays. */
+export class BuildFailed extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "BuildFailed";
+  }
 }
 
 export async function deployDirectory(client: PlatformClient, o: DeployDirOptions): Promise<{ app: App; revision: Revision }> {
@@ -49,11 +60,16 @@ export async function deployDirectory(client: PlatformClient, o: DeployDirOption
   const revision = await client.createRevision(o.name, env, {
     source_object: o.sourceObject,
     files,
-    code_settings: { ...CODE_SETTINGS_DEFAULTS, ...o.codeSettings },
+    // requirements.txt beside the app counts unless the caller names the requirements.
+    code_settings: { ...CODE_SETTINGS_DEFAULTS, ...o.codeSettings, requirements: resolveRequirements(o.dir, o.codeSettings?.requirements) },
     scaling,
     auth_mode: o.authMode ?? "private",
     message: o.message,
   });
+  if (revision.build.status !== "READY") {
+    const build = await client.followBuild(revision.build.id, o.onBuildLine ?? (() => undefined));
+    if (build.status === "FAILED") throw new BuildFailed(`the environment build of ${o.name} failed; the alias was not moved:\n${build.error ?? ""}`);
+  }
   const app = await client.updateApp(o.name, env, {
     revision_id: revision.id,
     strategy: o.strategy ?? "rolling",

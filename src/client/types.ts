@@ -25,7 +25,7 @@ export interface Revision {
   id: string;
   app: string;
   environment: string;
-  status: "Deploying" | "Deployed" | "Failed" | "Suspended";
+  status: "Building" | "Deploying" | "Deployed" | "Failed" | "Suspended";
   active: boolean;
   created_at: string;
   source_object: string;
@@ -37,6 +37,48 @@ export interface Revision {
   message: string;
   annotations: Record<string, string>;
   error: string | null;
+  /** The build of the revision's Python environment. */
+  build_id: string | null;
+  build_key: string | null;
+}
+
+/** How a new revision's environment came about. */
+export interface RevisionBuild {
+  id: string;
+  key: string;
+  status: BuildStatus;
+  /** hit: a ready environment was reused; joined: a running build of the key; miss: built now; disabled: noCache. */
+  cache: "hit" | "miss" | "joined" | "disabled";
+}
+
+export type BuildStatus = "BUILDING" | "READY" | "FAILED";
+
+export interface Build {
+  id: string;
+  key: string;
+  status: BuildStatus;
+  requirements: string[];
+  python_version: string;
+  installer: string;
+  size_bytes: number | null;
+  no_cache: boolean;
+  error: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface BuildPlan {
+  key: string;
+  status: "ready" | "building" | "missing";
+  build_id: string | null;
+  python_version: string;
+  installer: string;
+}
+
+export interface PlatformInfo {
+  version: string;
+  database: string;
+  environments: { store: string; count: number; bytes: number };
 }
 
 export interface Runner {
@@ -72,6 +114,7 @@ export interface CreateRevisionRequest {
   auth_mode: AuthMode;
   message?: string;
   annotations?: Record<string, string>;
+  no_cache?: boolean;
 }
 
 export interface UpdateAppRequest {

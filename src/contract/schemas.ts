@@ -8,6 +8,7 @@ import {
   SECRET_NAME_PATTERN,
   SECRET_NAME_RULE,
   SOURCE_OBJECT_PATTERN,
+  PYTHON_VERSION_PATTERN,
   SOURCE_OBJECT_RULE,
   STRATEGIES,
 } from "../model/catalog";
@@ -30,6 +31,8 @@ export const CodeSettingsBody = z.strictObject({
   startup_timeout: z.number().int().min(1),
   machine_types: z.array(z.enum(MACHINE_TYPE_NAMES as [string, ...string[]])).min(1),
   num_gpus: z.number().int().min(0),
+  requirements: z.array(z.string().min(1).max(1000)).max(1000).default([]),
+  python_version: z.string().regex(PYTHON_VERSION_PATTERN, "a Python version such as 3.11").nullable().default(null),
 });
 
 export const CreateEnvironmentBody = z.strictObject({ name });
@@ -45,7 +48,17 @@ export const CreateRevisionBody = z.strictObject({
   auth_mode: z.enum(AUTH_MODES),
   message: z.string().max(2000).default(""),
   annotations: z.record(z.string(), z.string()).default({}),
+  /** Build the revision's environment from scratch, not from the build cache. */
+  no_cache: z.boolean().default(false),
 });
+
+/** What the deploy check asks: would these requirements build, or hit the cache? */
+export const PlanBuildBody = z.strictObject({
+  requirements: z.array(z.string().min(1).max(1000)).max(1000).default([]),
+  python_version: z.string().regex(PYTHON_VERSION_PATTERN, "a Python version such as 3.11").nullable().default(null),
+});
+
+export const BuildLogQuery = z.object({ offset: z.coerce.number().int().min(0).default(0) });
 
 export const UpdateAppBody = z.strictObject({
   revision_id: z.string().optional(),

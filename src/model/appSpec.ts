@@ -10,6 +10,7 @@ import {
   AUTH_MODES,
   MACHINE_TYPE_NAMES,
   NAME_PATTERN,
+  PYTHON_VERSION_PATTERN,
   SECRET_NAME_PATTERN,
   SECRET_NAME_RULE,
   SOURCE_OBJECT_PATTERN,
@@ -76,7 +77,14 @@ export const AppSpec = z
     scaling: ScalingSpec.optional(),
     /** A note stored on each new revision. */
     message: z.string().max(2000).optional(),
-    /** Shown as `Environment build cache: disabled (no-cache)` and recorded on the revision. Default false. */
+    /**
+     * Pip requirement strings of the app's own Python environment, as in fal.
+     * Default: the lines of `requirements.txt` in the app's root, else none.
+     */
+    requirements: z.array(z.string().min(1).max(1000)).max(1000).optional(),
+    /** Python version of the app's environment (`3.11`); the platform host must have it. Default: the platform's own. */
+    pythonVersion: z.string().regex(PYTHON_VERSION_PATTERN, { message: "must be a Python version such as 3.11" }).optional(),
+    /** Build each new revision's environment from scratch, not from the build cache. Default false. */
     noCache: z.boolean().optional(),
     /** Rollback as code: serve this existing revision id; nothing is built. */
     pinRevision: z.string().min(1).optional(),

@@ -64,6 +64,10 @@ export interface CodeSettings {
   readonly startup_timeout: number;
   readonly machine_types: readonly string[];
   readonly num_gpus: number;
+  /** Pip requirement strings of the app's own environment, normalised (docs/builds.md). */
+  readonly requirements: readonly string[];
+  /** Python version of the environment (`3.11`); null: the platform's own. */
+  readonly python_version: string | null;
 }
 
 export const RUNTIME_SCALING_DEFAULTS: RuntimeScaling = {
@@ -82,7 +86,12 @@ export const CODE_SETTINGS_DEFAULTS: CodeSettings = {
   startup_timeout: 600,
   machine_types: ["S"],
   num_gpus: 0,
+  requirements: [],
+  python_version: null,
 };
+
+/** `3`, `3.11`, `3.11.7`: what pythonVersion may say. */
+export const PYTHON_VERSION_PATTERN = /^3(\.\d{1,2}){0,2}$/;
 
 export const RUNTIME_SCALING_KEYS = Object.keys(RUNTIME_SCALING_DEFAULTS) as (keyof RuntimeScaling)[];
 export const CODE_SETTING_KEYS = Object.keys(CODE_SETTINGS_DEFAULTS) as (keyof CodeSettings)[];

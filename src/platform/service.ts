@@ -18,6 +18,8 @@ import {
 } from "../model/catalog";
 import type { Logger } from "./log";
 import { createHash } from "node:crypto";
+import { environmentSpecOf, type EnvironmentBuilder } from "./builds/builder";
+import { setRevisionBuild, type BuildRow } from "./store/buildStore";
 
 export interface CreateRevisionInput {
   readonly source_object: string;
@@ -29,7 +31,15 @@ export interface CreateRevisionInput {
   readonly auth_mode: AuthMode;
   readonly message: string;
   readonly annotations: Readonly<Record<string, string>>;
+  /** Build the environment from scratch instead of taking a cached one. */
+  readonly no_cache: boolean;
 }
+
+/** A revision as createRevision answers: with how its environment came about. */
+export type CreatedRevision = RevisionRow & {
+  reused?: boolean;
+  build: { id: string; key: string; status: BuildRow["status"]; cache: "hit" | "miss" | "joined" | "disabled" };
+};
 
 export interface UpdateAppInput {
   readonly revision_id?: string;
@@ -46,6 +56,7 @@ export class PlatformService {
     private readonly db: Db,
     private readonly runners: RunnerManager,
     private readonly backend: LocalBackend,
+    private readonly builder: EnvironmentBuilder,
     private readonly log: Logger,
     /** Called after the service changes an app, so routing caches drop it. */
     private readonly onAppChanged: () => void = () => undefined,
@@ -63,7 +74,13 @@ export class PlatformService {
     return app;
   }
 
-  async createRevision(owner: string, name: string, env: string, input: CreateRevisionInput): Promise<RevisionRow & { reused?: boolean }> {
+  /**
+   * Creates a revision (or reuses one with the same content) and makes sure
+   * its Python environment exists: a ready build of its key (a cache hit), the
+   * running build of that key (joined), or a build started now. Does not wait
+   * for the build; the deploy follows it with GET /v1/builds/{id}.
+   */
+  async createRevision(owner: string, name: string, env: string, input: CreateRevisionInput): Promise<CreatedRevision> {
     await this.requireEnvironment(owner, env);
     this.checkHostable(input.code_settings.machine_types);
     const missing = await repo.missingBlobs(
@@ -76,7 +93,12 @@ export class PlatformService {
     if (!Object.keys(input.files).includes(input.source_object.split("::")[0])) {
       throw invalid(`source_object '${input.source_object}' names a file that is not among the uploaded files`);
     }
-    return this.db.transaction(async (tx) => {
+    // Before anything is stored: an interpreter the host lacks is the caller's error.
+    const spec = environmentSpecOf(input.code_settings);
+    const plan = await this.builder.plan(spec).catch((err: unknown) => {
+      throw invalid(`code_settings.python_version: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    const rev = await this.db.transaction(async (tx) => {
       const app = await repo.insertApp(tx, {
         owner,
         name,
@@ -98,6 +120,13 @@ export class PlatformService {
         annotations: input.annotations as Record<string, string>,
       });
     });
+    // A reused revision whose environment is still there keeps it.
+    const own = rev.build_id && !input.no_cache ? await this.builder.usableBuild(rev.build_id) : undefined;
+    const build = own ?? (await this.builder.ensure(spec, input.no_cache));
+    await setRevisionBuild(this.db, rev.id, build);
+    const cache = input.no_cache ? "disabled" : own || plan.ready?.id === build.id ? "hit" : plan.building?.id === build.id ? "joined" : "miss";
+    const status = build.status === "BUILDING" ? "Building" : rev.status === "Building" ? "Deploying" : rev.status;
+    return { ...rev, status, build_id: build.id, build_key: build.build_key, build: { id: build.id, key: build.build_key, status: build.status, cache } };
   }
 
   /**

@@ -119,9 +119,9 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const webhooks = new WebhookDelivery({ db, log, metrics, baseDelayMs: opts.webhookBaseDelayMs });
   dispatcher = new Dispatcher({ db, runners, autoscaler, webhooks, log, metrics, owner: hostId, leaseMs: opts.queueLeaseMs });
   const cache = new ResolveCache(db);
-  const service = new PlatformService(db, runners, backend, log, () => cache.invalidate());
+  const service = new PlatformService(db, runners, backend, builder, log, () => cache.invalidate());
   const usage = new UsageRecorder(db, log);
-  const server = buildServer({ db, service, runners, log, version: PLATFORM_VERSION, dispatcher, metrics, cache, usage });
+  const server = buildServer({ db, service, runners, log, version: PLATFORM_VERSION, dispatcher, metrics, cache, usage, builder });
 
   // If this process dies, its runners must not outlive it.
   const killRunners = () => runners.killAll();

@@ -6,6 +6,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { clientFor, changedKeys, type ConnectionProps } from "./connection";
+import { progressLog } from "./progressLog";
 import type { CodeSettings, RuntimeScaling, AuthMode } from "../model/catalog";
 import type { FileEntry } from "../model/files";
 
@@ -23,6 +24,10 @@ export interface RevisionProps extends ConnectionProps {
   readonly authMode: AuthMode;
   readonly message: string;
   readonly annotations: Record<string, string>;
+  /** Build the environment from scratch instead of from the build cache. Not part of the identity. */
+  readonly noCache?: boolean;
+  /** This resource's own URN: build progress is logged under it while `pulumi up` waits. */
+  readonly progressUrn?: string;
 }
 
 export interface RevisionOuts extends RevisionProps {
@@ -67,7 +72,21 @@ export const revisionProvider: pulumi.dynamic.ResourceProvider<RevisionProps, Re
       auth_mode: inputs.authMode,
       message: inputs.message,
       annotations: inputs.annotations,
+      no_cache: inputs.noCache ?? false,
     });
+    if (rev.build.status !== "READY") {
+      // A build takes seconds to minutes: its log streams to `pulumi up` while the deploy waits.
+      const progress = progressLog(inputs.progressUrn);
+      try {
+        const build = await client.followBuild(rev.build.id, (line) => progress.info(`build: ${line}`));
+        if (build.status === "FAILED") {
+          const reqs = build.requirements.length ? build.requirements.join(", ") : "none";
+          throw new Error(`environment build failed for ${inputs.appName} (requirements: ${reqs}); revision ${rev.id} is Failed and the alias was not moved:\n${build.error ?? ""}`);
+        }
+      } finally {
+        progress.close();
+      }
+    }
     return { id: rev.id, outs: { ...inputs, revisionId: rev.id, createdAt: rev.created_at } };
   },
 

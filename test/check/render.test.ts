@@ -150,7 +150,7 @@ describe("renderDeployCheck", () => {
       sourceObject: "app.py::TextToAsciiV2",
       strategy: "recreate",
       noCache: true,
-      codeSettings: { max_multiplexing: 8, startup_timeout: 60, machine_types: ["GPU-A100", "GPU-H100"], num_gpus: 2 },
+      codeSettings: { ...CODE_SETTINGS_DEFAULTS, max_multiplexing: 8, startup_timeout: 60, machine_types: ["GPU-A100", "GPU-H100"], num_gpus: 2 },
       scaling: { ...PLAN.scaling, regions: ["eu-west"], concurrency_buffer_perc: 20 },
       resetScale: true,
     };

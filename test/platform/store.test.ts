@@ -90,7 +90,7 @@ describe.each(DATABASES)("store on %s", (database) => {
       source_object: "app.py::X",
       code_hash: "h",
       files: { "app.py": { hash: "b".repeat(64), mode: 0o644 } },
-      code_settings: { max_multiplexing: 2, startup_timeout: 30, machine_types: ["S", "M"], num_gpus: 0 },
+      code_settings: { max_multiplexing: 2, startup_timeout: 30, machine_types: ["S", "M"], num_gpus: 0, requirements: ["pyfiglet==1.0.4"], python_version: "3.11" },
       scaling,
       message: "naïve ☃ message",
       annotations: { git_commit: "abc123" },

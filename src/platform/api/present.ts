@@ -37,6 +37,8 @@ export function presentRevision(r: RevisionRow, a: AppRow) {
     message: r.message,
     annotations: r.annotations,
     error: r.error,
+    build_id: r.build_id,
+    build_key: r.build_key,
   };
 }
 

@@ -21,6 +21,8 @@ import type { PlatformMetrics } from "../metrics";
 import { presentApp, presentRevision, presentRunner } from "./present";
 import type { ResolveCache } from "../gateway/resolveCache";
 import type { UsageRecorder } from "../gateway/usage";
+import type { EnvironmentBuilder } from "../builds/builder";
+import { registerBuildRoutes } from "./routes/builds";
 
 export interface ServerDeps {
   readonly db: Db;
@@ -32,6 +34,7 @@ export interface ServerDeps {
   readonly metrics: PlatformMetrics;
   readonly cache: ResolveCache;
   readonly usage: UsageRecorder;
+  readonly builder: EnvironmentBuilder;
 }
 
 declare module "fastify" {
@@ -156,7 +159,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         const rev = await service.createRevision(owner(req), appName(req), env(req), body);
         const a = (await repo.getAppById(db, rev.app_id))!;
         // 200 with reused: true when a revision with the same content existed (nothing was built).
-        return reply.status(rev.reused ? 200 : 201).send({ ...presentRevision(rev, a), reused: Boolean(rev.reused) });
+        return reply.status(rev.reused ? 200 : 201).send({ ...presentRevision(rev, a), reused: Boolean(rev.reused), build: rev.build });
       });
       v1.get("/revisions/:id", async (req) => {
         const rev = await repo.getRevision(db, (req.params as { id: string }).id);
@@ -235,6 +238,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         await repo.putBlob(db, hash, req.body);
         return reply.status(204).send();
       });
+
+      // ---- environment builds and the platform's disk use
+      registerBuildRoutes(v1, { db, builder: deps.builder, service, version: deps.version, owner, env, appName });
 
       // ---- keys
       v1.get("/keys", async (req) =>

@@ -174,14 +174,19 @@ export class EnvironmentBuilder {
    */
   async pythonFor(revision: RevisionWithEnvironment): Promise<string> {
     let buildId = revision.build_id ?? undefined;
-    const current = buildId ? await bs.getBuild(this.opts.db, buildId) : undefined;
-    const usable = current && current.store === this.store && current.status !== "FAILED" && (current.status === "BUILDING" || isComplete(current));
-    if (!usable) {
+    if (!buildId || !(await this.usableBuild(buildId))) {
       const b = await this.ensure(environmentSpecOf(revision.code_settings));
       await bs.setRevisionBuild(this.opts.db, revision.id, b);
       buildId = b.id;
     }
     return this.pythonOf(await this.waitReady(buildId!));
+  }
+
+  /** A build that a runner on this host can use now or once it finishes; undefined otherwise. */
+  async usableBuild(buildId: string): Promise<BuildRow | undefined> {
+    const b = await bs.getBuild(this.opts.db, buildId);
+    const usable = b && b.store === this.store && (b.status === "BUILDING" || (b.status === "READY" && isComplete(b)));
+    return usable ? b : undefined;
   }
 
   /** The Python interpreter of a ready build. */

@@ -118,6 +118,15 @@ export async function setRevisionBuild(q: Queryable, revisionId: string, build: 
   );
 }
 
+/** Whether an owner may see a build: one of its apps' revisions uses it. */
+export async function buildVisibleTo(q: Queryable, id: string, owner: string): Promise<boolean> {
+  const rows = await q.query(
+    "SELECT 1 FROM revisions r JOIN apps a ON a.id = r.app_id WHERE r.build_id = $1 AND a.owner = $2 LIMIT 1",
+    [id, owner],
+  );
+  return rows.length > 0;
+}
+
 /** Builds of an app's revisions, newest first. */
 export async function buildsOfApp(q: Queryable, appId: string): Promise<Array<BuildRow & { revisions: string[] }>> {
   const rows = await q.query<BuildRow & { revisions: string[] }>(

@@ -32,7 +32,7 @@ export interface AppRow {
 
 export type { FileEntry };
 
-export type RevisionStatus = "Deploying" | "Deployed" | "Failed" | "Suspended";
+export type RevisionStatus = "Building" | "Deploying" | "Deployed" | "Failed" | "Suspended";
 
 export interface RevisionRow {
   id: string;
@@ -46,6 +46,9 @@ export interface RevisionRow {
   message: string;
   annotations: Record<string, string>;
   error: string | null;
+  /** The build of the revision's Python environment (store/buildStore.ts); null before its first. */
+  build_id: string | null;
+  build_key: string | null;
   created_at: Date;
 }
 
@@ -184,7 +187,7 @@ export async function deleteApp(q: Queryable, id: string): Promise<void> {
 
 export async function insertRevision(
   q: Queryable,
-  r: Omit<RevisionRow, "id" | "created_at" | "error" | "status">,
+  r: Omit<RevisionRow, "id" | "created_at" | "error" | "status" | "build_id" | "build_key">,
 ): Promise<RevisionRow> {
   const rows = await q.query<RevisionRow>(
     `INSERT INTO revisions (id, app_id, status, source_object, code_hash, files, code_settings, scaling, message, annotations)
