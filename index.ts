@@ -5,8 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Environment, FalApp, Secret, Strategy } from "./components";
-import { loadStackSpec, SpecError } from "./src/model/appSpec";
-import { kebabCase } from "./src/model/catalog";
+import { appNameOf, loadStackSpec, SpecError } from "./src/model/appSpec";
 
 const config = new pulumi.Config("falplane");
 const specFile = config.get("appsFile") ?? `stacks/apps.${pulumi.getStack()}.yaml`;
@@ -44,36 +43,21 @@ const secrets = spec.secrets.map(
     ),
 );
 
-const apps = spec.apps.map((app) => {
-  const className = app.source.split("::")[1];
-  const name = app.name ?? kebabCase(className);
-  return new FalApp(
-    name,
+// The spec's app fields are FalApp's args (FalAppArgs is derived from the spec's type);
+// only the strategy (a name here, a Strategy there) and the machine type fields differ.
+const apps = spec.apps.map(({ strategy, machineType, machineTypes, ...app }) =>
+  new FalApp(
+    appNameOf(app),
     {
-      source: app.source,
-      name: app.name,
-      root: app.root,
+      ...app,
       environment: spec.environment,
-      authMode: app.authMode,
-      strategy: app.strategy ? Strategy.of(app.strategy) : undefined,
-      machineTypes: app.machineTypes ?? app.machineType,
-      numGpus: app.numGpus,
-      regions: app.regions,
-      scaling: app.scaling,
-      resetScale: app.resetScale,
-      message: app.message,
-      requirements: app.requirements,
-      pythonVersion: app.pythonVersion,
-      noCache: app.noCache,
-      pinRevision: app.pinRevision,
-      rolloutTrigger: app.rolloutTrigger,
-      forceRollout: app.forceRollout,
-      revisionHistoryLimit: app.revisionHistoryLimit,
+      strategy: strategy ? Strategy.of(strategy) : undefined,
+      machineTypes: machineTypes ?? machineType,
     },
     // Secrets first, so a first deploy's runners start with them.
     { dependsOn: [...(environment ? [environment] : []), ...secrets] },
-  );
-});
+  ),
+);
 
 export const endpoints = Object.fromEntries(apps.map((a) => [a.appName, a.endpointId]));
 export const revisions = Object.fromEntries(apps.map((a) => [a.appName, a.revisionId]));

@@ -9,7 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { environmentProvider } from "../src/providers/environmentProvider";
 import { resolveConnection, type PlatformConnection } from "./connection";
-import { NAME_PATTERN } from "../src/model/catalog";
+import { NAME_PATTERN, NAME_RULE } from "../src/model/catalog";
 
 export interface EnvironmentArgs {
   /** Environment name. Default: the resource name. */
@@ -26,7 +26,7 @@ export class Environment extends pulumi.dynamic.Resource {
     const envName = args.name ?? name;
     if (!NAME_PATTERN.test(envName)) {
       throw new pulumi.RunError(
-        `Environment '${name}': name ${JSON.stringify(envName)} is not allowed; use lowercase letters, digits and single hyphens`,
+        `Environment '${name}': name ${JSON.stringify(envName)} is not allowed; use ${NAME_RULE}`,
       );
     }
     const conn = resolveConnection(args.platform);

@@ -1,126 +1,48 @@
 /**
  * A model-serving app in one environment: a Revision of its code and the
- * alias that points the app's endpoint at it.
+ * AppAlias that points the app's endpoint at it.
  *
  * A change of code or of a code-specific setting (machine types, GPUs,
- * max_multiplexing, startup_timeout) makes a new Revision and moves the alias
- * with the chosen Strategy. Auth mode changes update the alias in place.
- * Runtime-tunable scaling values apply on the first deploy and with
- * `resetScale`; otherwise the live values are kept (fal's inheritance rule).
+ * max_multiplexing, startup_timeout, requirements) makes a new Revision and
+ * moves the alias with the chosen Strategy. Auth mode changes update the alias
+ * in place. Runtime-tunable scaling values apply on the first deploy and with
+ * `resetScale`; otherwise the live values are kept (fal's inheritance rule,
+ * src/model/scaling.ts).
  *
  * Every program run (preview and up) reads the live app from the platform and
- * logs the deploy check under this resource (docs/deploy-check.md); the same
- * text is the output `deployCheck`.
+ * logs the deploy check under this resource (docs/deploy-check.md,
+ * src/check); the same text is the output `deployCheck`.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { dirname, relative, resolve } from "node:path";
 import { existsSync, statSync } from "node:fs";
-import { appProvider } from "../src/providers/appProvider";
-import {
-  CODE_SETTINGS_DEFAULTS,
-  MACHINE_TYPE_NAMES,
-  RUNTIME_SCALING_DEFAULTS,
-  aliasName,
-  kebabCase,
-  type AuthMode,
-  type CodeSettings,
-  type RuntimeScaling,
-} from "../src/model/catalog";
-import { AppSpec } from "../src/model/appSpec";
+import { DEFAULT_AUTH_MODE, DEFAULT_STRATEGY, type AuthMode, type CodeSettings, type RuntimeScaling } from "../src/model/catalog";
+import { AppSpec, appNameOf, type ReadonlySpec, type ScalingSpec } from "../src/model/appSpec";
+import { codeSettingsOf, runtimeScalingOf } from "../src/model/scaling";
 import { collectAppFiles } from "../src/model/files";
 import { resolveRequirements } from "../src/model/requirements";
-import { PlatformClient } from "../src/client/client";
-import {
-  computeDeployCheck,
-  readLiveState,
-  renderDeployCheck,
-  renderUnavailableCheck,
-  type PlannedDeploy,
-} from "../src/check";
+import { logDeployCheck } from "../src/check/logCheck";
+import { AppAlias } from "./AppAlias";
 import { Revision } from "./Revision";
 import { Strategy } from "./Strategy";
-import { resolveConnection, type PlatformConnection, type ResolvedConnection } from "./connection";
+import { resolveConnection, type PlatformConnection } from "./connection";
 
-/** The deploy check gives up reading the live state after this long (then warns; preview goes on). */
-const CHECK_TIMEOUT_MS = 10_000;
+/** The code's scaling values: the app spec's `scaling:` block, each field documented (with its default) there. */
+export type FalAppScaling = ReadonlySpec<ScalingSpec>;
 
-export interface FalAppScaling {
-  /** Seconds an idle runner is kept. Default 60. */
-  readonly keepAlive?: number;
-  /** Runners kept running without traffic. Default 0. */
-  readonly minConcurrency?: number;
-  /** Most runners at once. Default 2. */
-  readonly maxConcurrency?: number;
-  /** Extra runners ahead of demand. Default 0. */
-  readonly concurrencyBuffer?: number;
-  /** Extra runners as a percentage of demand. Default 0. */
-  readonly concurrencyBufferPerc?: number;
-  /** Seconds a request waits unserved before a scale-up. Default 0. */
-  readonly scalingDelay?: number;
-  /** Seconds a request may run. Default 3600. */
-  readonly requestTimeout?: number;
-  /** Requests one runner holds at once (code-specific). Default 1. */
-  readonly maxMultiplexing?: number;
-  /** Seconds setup may take (code-specific). Default 600. */
-  readonly startupTimeout?: number;
-}
-
-export interface FalAppArgs {
-  /** `path/to/file.py::ClassName`, relative to the Pulumi program's directory. */
-  readonly source: string;
-  /** App name. Default: the class name in kebab case (`TextToImage` → `text-to-image`). */
-  readonly name?: string;
-  /** Directory uploaded as the app's files. Default: the directory of the source file. */
-  readonly root?: string;
-  /** Environment to deploy into. Default `main`. */
+/**
+ * FalApp's args: the fields of an app in the app spec (src/model/appSpec.ts
+ * documents each one with its default), plus what only a program gives.
+ */
+export interface FalAppArgs extends Omit<ReadonlySpec<AppSpec>, "strategy" | "machineType" | "machineTypes"> {
+  /** Environment to deploy into (in the app spec: the file's `environment`). Default `main`. */
   readonly environment?: string;
-  /** Who may call the app. Default `private`. */
-  readonly authMode?: AuthMode;
   /** How a new revision takes over. Default `Strategy.rolling()`. */
   readonly strategy?: Strategy;
-  /** One machine type or a list of them. Default `S`. */
+  /** One machine type or a list of them (the spec's `machineType` or `machineTypes`). Default `S`. */
   readonly machineTypes?: string | readonly string[];
-  /** GPUs per runner. Default 0. */
-  readonly numGpus?: number;
-  /** Regions a runner may run in; empty means any. Default []. */
-  readonly regions?: readonly string[];
-  /** Scaling values of the code. Defaults as in FalAppScaling. */
-  readonly scaling?: FalAppScaling;
-  /** Apply the code's runtime-tunable values over the live ones. Default false. */
-  readonly resetScale?: boolean;
-  /** Note stored on a new revision. Default "". */
-  readonly message?: string;
-  /** Provenance stored on a new revision (e.g. `{ git_commit }`). Default {}. */
+  /** Provenance stored on a new revision, next to the `git_commit` FalApp adds itself. Default {}. */
   readonly annotations?: Record<string, string>;
-  /**
-   * Pip requirement strings of the app's own Python environment, as in fal
-   * (`["torch==2.4.0", "diffusers"]`). Default: the lines of
-   * `requirements.txt` in `root`, else none (an empty environment).
-   */
-  readonly requirements?: readonly string[];
-  /** Python version of the app's environment (`3.11`); the platform host must have it. Default: the platform's own. */
-  readonly pythonVersion?: string;
-  /**
-   * Build each new revision's environment from scratch instead of taking a
-   * cached one (the deploy check shows `disabled (no-cache)`). Code that did
-   * not change makes no new revision, so nothing is rebuilt then. Default false.
-   */
-  readonly noCache?: boolean;
-  /**
-   * Rollback as code: serve this existing revision id instead of the code's.
-   * Nothing is built; runtime-tunable values stay, code values come from that
-   * revision. Default: the revision of the current code.
-   */
-  readonly pinRevision?: string;
-  /**
-   * Restart every runner of the app when this value changes (a rollout), e.g.
-   * after a secret changed. Default "" (no rollout).
-   */
-  readonly rolloutTrigger?: string;
-  /** Kill runners at once on a rollout instead of letting them finish. Default false. */
-  readonly forceRollout?: boolean;
-  /** Keep at most this many revisions (the active one included); older inactive ones are deleted. Default: keep all. */
-  readonly revisionHistoryLimit?: number;
   /** How to reach the platform. Default: stack config `falplane:url` and secret `falplane:apiKey`. */
   readonly platform?: PlatformConnection;
 }
@@ -151,7 +73,7 @@ export class FalApp extends pulumi.ComponentResource {
     const files = collectAppFiles(settings.sourceDir);
     const noCache = args.noCache ?? false;
 
-    this.deployCheck = runDeployCheck(
+    this.deployCheck = logDeployCheck(
       this,
       {
         appName: settings.appName,
@@ -168,9 +90,6 @@ export class FalApp extends pulumi.ComponentResource {
       connection,
     );
 
-    if (args.revisionHistoryLimit !== undefined && (!Number.isInteger(args.revisionHistoryLimit) || args.revisionHistoryLimit < 1)) {
-      throw new pulumi.RunError(`FalApp '${name}': revisionHistoryLimit must be a whole number >= 1, got ${JSON.stringify(args.revisionHistoryLimit)}`);
-    }
     const commit = gitCommit(settings.sourceDir);
     const annotations: Record<string, string> = {
       ...(commit ? { git_commit: commit } : {}),
@@ -213,10 +132,9 @@ export class FalApp extends pulumi.ComponentResource {
         rolloutTrigger: args.rolloutTrigger ?? "",
         forceRollout: args.forceRollout ?? false,
         revisionHistoryLimit: args.revisionHistoryLimit ?? 0,
-        platformUrl: connection.platformUrl,
-        apiKey: connection.apiKey,
+        connection,
       },
-      { parent: this, additionalSecretOutputs: ["apiKey"] },
+      { parent: this },
     );
 
     this.endpointId = alias.endpointId;
@@ -247,102 +165,48 @@ function gitCommit(dir: string): string | undefined {
   }
 }
 
-/**
- * Reads the live app and its revision (two GETs, never a write), logs the
- * deploy check as an info diagnostic of `app` and returns its text. Runs only
- * once the URL and key are known, so no unknown value ever reaches the
- * platform; the key is used for the request only and never logged. A platform
- * that cannot be read gives a warning, never a failed preview.
- */
-function runDeployCheck(app: FalApp, plan: PlannedDeploy, connection: ResolvedConnection): pulumi.Output<string> {
-  const target = pulumi.all([connection.platformUrl, connection.apiKey]);
-  const where = `${plan.appName} (env: ${plan.environment})`;
-  whenUnknown(target, () =>
-    pulumi.log.warn(`Deployment check: could not read the live state of ${where}: the platform URL or API key is not known until the deploy runs`, app),
-  );
-  const text = target.apply(async ([url, key]) => {
-    let live;
-    try {
-      live = await readLiveState(new PlatformClient({ url, key, timeoutMs: CHECK_TIMEOUT_MS }), plan.appName, plan.environment, plan.codeSettings);
-    } catch (err) {
-      const reason = redact(err instanceof Error ? err.message : String(err), key);
-      await pulumi.log.warn(`Deployment check: could not read the live state of ${where} from the platform: ${reason}`, app);
-      return renderUnavailableCheck(plan.appName, plan.environment, reason);
-    }
-    let rendered: string;
-    try {
-      rendered = renderDeployCheck(computeDeployCheck(plan, live));
-    } catch (err) {
-      // A bug in the check must not stop a deploy: say so and go on.
-      const reason = redact(err instanceof Error ? err.message : String(err), key);
-      await pulumi.log.warn(`Deployment check: could not compute the check of ${where}: ${reason}`, app);
-      return renderUnavailableCheck(plan.appName, plan.environment, reason, "be computed");
-    }
-    await pulumi.log.info(rendered, app);
-    return rendered;
-  });
-  // The text holds no secret; without unsecret it would be `[secret]` because the key is an input.
-  return pulumi.unsecret(text);
-}
-
-/** Calls `f` when `o` turns out unknown (a preview whose URL or key comes from a resource not yet created). */
-function whenUnknown(o: pulumi.Output<unknown>, f: () => unknown): void {
-  // `isKnown` is not in the SDK's typings but has been on every Output for years; without it we skip the warning.
-  const isKnown = (o as unknown as { isKnown?: Promise<boolean> }).isKnown;
-  if (isKnown instanceof Promise) void isKnown.then((known) => (known ? undefined : f()), () => undefined);
-}
-
-/** Removes the API key (and its secret half) from a message, should an error ever echo it. */
-function redact(message: string, key: string): string {
-  let out = message;
-  for (const s of [key, key.split(":")[1]]) if (s && s.length >= 8) out = out.split(s).join("[secret]");
-  return out;
-}
-
-/** The alias resource FalApp creates; one per (app, environment). */
-class AppAlias extends pulumi.dynamic.Resource {
-  declare readonly endpointId: pulumi.Output<string>;
-  declare readonly revisionId: pulumi.Output<string>;
-
-  constructor(name: string, props: Record<string, pulumi.Input<unknown>>, opts: pulumi.CustomResourceOptions) {
-    super(appProvider, name, { ...props, endpointId: undefined, alias: undefined, liveScaling: undefined }, opts, "falplane", "App");
-  }
-}
-
+/** FalApp's args validated, with every default filled in. */
 interface ResolvedSettings {
-  appName: string;
-  environment: string;
-  sourceObject: string;
-  sourceDir: string;
-  authMode: AuthMode;
-  strategy: Strategy;
-  codeSettings: CodeSettings;
-  scaling: RuntimeScaling;
+  readonly appName: string;
+  readonly environment: string;
+  /** `file.py::Class`, relative to sourceDir. */
+  readonly sourceObject: string;
+  /** Absolute directory whose files make the revision. */
+  readonly sourceDir: string;
+  readonly authMode: AuthMode;
+  readonly strategy: Strategy;
+  readonly codeSettings: CodeSettings;
+  /** The code's runtime-tunable values. */
+  readonly scaling: RuntimeScaling;
 }
 
-/** Validates FalApp's args and fills in defaults; errors quote the property and its value. */
+/**
+ * Validates FalApp's args with the app spec's own schema and fills in the
+ * defaults; errors quote the property and its value. Runs in the constructor,
+ * before anything reaches the platform.
+ */
 export function resolveSettings(name: string, args: FalAppArgs): ResolvedSettings {
   const fail = (msg: string): never => {
     throw new pulumi.RunError(`FalApp '${name}': ${msg}`);
   };
-  const machineTypes = typeof args.machineTypes === "string" ? [args.machineTypes] : [...(args.machineTypes ?? CODE_SETTINGS_DEFAULTS.machine_types)];
+  const machineTypes = typeof args.machineTypes === "string" ? [args.machineTypes] : args.machineTypes;
   const check = AppSpec.safeParse({
     source: args.source,
     name: args.name,
     authMode: args.authMode,
     machineTypes,
     numGpus: args.numGpus,
-    regions: args.regions ? [...args.regions] : undefined,
+    regions: args.regions,
     scaling: args.scaling,
-    requirements: args.requirements ? [...args.requirements] : undefined,
+    requirements: args.requirements,
     pythonVersion: args.pythonVersion,
   });
   if (!check.success) {
     const issue = check.error.issues[0];
     fail(`${issue.path.join(".") || "args"}: ${issue.message}`);
   }
-  for (const t of machineTypes) {
-    if (!MACHINE_TYPE_NAMES.includes(t)) fail(`machineTypes: unknown machine type ${JSON.stringify(t)}; allowed: ${MACHINE_TYPE_NAMES.join(", ")}`);
+  if (args.revisionHistoryLimit !== undefined && (!Number.isInteger(args.revisionHistoryLimit) || args.revisionHistoryLimit < 1)) {
+    fail(`revisionHistoryLimit must be a whole number >= 1, got ${JSON.stringify(args.revisionHistoryLimit)}`);
   }
 
   const [file, className] = args.source.split("::");
@@ -360,32 +224,14 @@ export function resolveSettings(name: string, args: FalAppArgs): ResolvedSetting
     fail(`requirements: ${err instanceof Error ? err.message : String(err)}`);
   }
 
-  const s = args.scaling ?? {};
   return {
-    appName: args.name ?? kebabCase(className),
+    appName: appNameOf(args),
     environment: args.environment ?? "main",
     sourceObject: `${relFile.split("\\").join("/")}::${className}`,
     sourceDir: root,
-    authMode: args.authMode ?? "private",
-    strategy: args.strategy ?? Strategy.rolling(),
-    codeSettings: {
-      max_multiplexing: s.maxMultiplexing ?? CODE_SETTINGS_DEFAULTS.max_multiplexing,
-      startup_timeout: s.startupTimeout ?? CODE_SETTINGS_DEFAULTS.startup_timeout,
-      machine_types: machineTypes,
-      num_gpus: args.numGpus ?? CODE_SETTINGS_DEFAULTS.num_gpus,
-      requirements,
-      python_version: args.pythonVersion ?? CODE_SETTINGS_DEFAULTS.python_version,
-    },
-    scaling: {
-      keep_alive: s.keepAlive ?? RUNTIME_SCALING_DEFAULTS.keep_alive,
-      min_concurrency: s.minConcurrency ?? RUNTIME_SCALING_DEFAULTS.min_concurrency,
-      max_concurrency: s.maxConcurrency ?? RUNTIME_SCALING_DEFAULTS.max_concurrency,
-      concurrency_buffer: s.concurrencyBuffer ?? RUNTIME_SCALING_DEFAULTS.concurrency_buffer,
-      concurrency_buffer_perc: s.concurrencyBufferPerc ?? RUNTIME_SCALING_DEFAULTS.concurrency_buffer_perc,
-      scaling_delay: s.scalingDelay ?? RUNTIME_SCALING_DEFAULTS.scaling_delay,
-      request_timeout: s.requestTimeout ?? RUNTIME_SCALING_DEFAULTS.request_timeout,
-      regions: [...(args.regions ?? [])],
-    },
+    authMode: args.authMode ?? DEFAULT_AUTH_MODE,
+    strategy: args.strategy ?? Strategy.of(DEFAULT_STRATEGY),
+    codeSettings: codeSettingsOf({ scaling: args.scaling, machineTypes, numGpus: args.numGpus, requirements, pythonVersion: args.pythonVersion }),
+    scaling: runtimeScalingOf({ scaling: args.scaling, regions: args.regions }),
   };
 }
-

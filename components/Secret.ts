@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { secretProvider } from "../src/providers/secretProvider";
 import { resolveConnection, type PlatformConnection } from "./connection";
-import { SECRET_NAME_PATTERN } from "../src/model/catalog";
+import { SECRET_NAME_PATTERN, SECRET_NAME_RULE } from "../src/model/catalog";
 
 export interface SecretArgs {
   /** Environment the secret belongs to. Default `main`. */
@@ -26,7 +26,7 @@ export class Secret extends pulumi.dynamic.Resource {
     const varName = args.name ?? name;
     if (!SECRET_NAME_PATTERN.test(varName)) {
       throw new pulumi.RunError(
-        `Secret '${name}': name ${JSON.stringify(varName)} is not allowed; use an environment variable name (A-Z, 0-9, _; not starting with a digit)`,
+        `Secret '${name}': name ${JSON.stringify(varName)} is not allowed; use ${SECRET_NAME_RULE}`,
       );
     }
     const conn = resolveConnection(args.platform);

@@ -6,7 +6,8 @@
  *   the deploy and leaves traffic where it was.
  * - `Strategy.recreate()`: move the alias at once; the next request may cold-start.
  */
-import type { StrategyName } from "../src/model/catalog";
+import * as pulumi from "@pulumi/pulumi";
+import { STRATEGIES, type StrategyName } from "../src/model/catalog";
 
 export class Strategy {
   static rolling(): Strategy {
@@ -15,13 +16,21 @@ export class Strategy {
   static recreate(): Strategy {
     return new Strategy("recreate");
   }
-  /** Parses `rolling` or `recreate`; anything else is an error naming the value. */
+  /**
+   * Parses a strategy name (`rolling` or `recreate`). Anything else fails the
+   * program with a RunError naming the value and what is allowed: a message,
+   * no stack trace.
+   */
   static of(name: string): Strategy {
-    if (name === "rolling" || name === "recreate") return new Strategy(name);
-    throw new Error(`strategy: expected "rolling" or "recreate", got ${JSON.stringify(name)}`);
+    if (isStrategyName(name)) return new Strategy(name);
+    throw new pulumi.RunError(`strategy: expected ${STRATEGIES.map((s) => JSON.stringify(s)).join(" or ")}, got ${JSON.stringify(name)}`);
   }
   private constructor(readonly name: StrategyName) {}
   toString(): string {
     return this.name;
   }
+}
+
+function isStrategyName(name: string): name is StrategyName {
+  return (STRATEGIES as readonly string[]).includes(name);
 }

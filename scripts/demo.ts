@@ -2,8 +2,10 @@
  * npm run demo: the main job end to end on the embedded platform.
  *
  *  1. start the platform (PGlite in .falplane/demo/data), which prints its first admin key;
- *  2. `pulumi up --stack staging --yes` of the infra program: deploys examples/text-to-ascii;
- *  3. call the app through the platform and print its answer;
+ *  2. `pulumi up --stack staging --yes` of the infra program: deploys examples/text-to-ascii
+ *     and examples/figlet-banner, whose requirements.txt (pyfiglet) the platform builds into
+ *     the app's own Python environment while `pulumi up` shows the build's progress;
+ *  3. call both apps through the platform and print their answers;
  *  4. change the app's code and `pulumi preview` it: one new revision, the alias moving to it;
  *  5. stop the platform.
  *
@@ -69,6 +71,16 @@ async function main(): Promise<number> {
     const res = await client.run("local/text-to-ascii--staging", { prompt: "FALPLANE" });
     if (res.status !== 200) throw new Error(`the app answered ${res.status}: ${JSON.stringify(res.body)}`);
     process.stdout.write(`request ${res.requestId} answered ${res.status}:\n\n${(res.body as { image: string }).image}\n`);
+
+    step("calling the app that brought its own package (pyfiglet): POST /run/local/figlet-banner--staging");
+    const fig = await client.run("local/figlet-banner--staging", { text: "falplane", font: "slant" });
+    if (fig.status !== 200) throw new Error(`figlet-banner answered ${fig.status}: ${JSON.stringify(fig.body)}`);
+    process.stdout.write(`request ${fig.requestId} answered ${fig.status}:\n\n${(fig.body as { banner: string }).banner}\n`);
+    const builds = await client.listBuilds("figlet-banner", "staging");
+    process.stdout.write(
+      `its environment: build ${builds[0].id} (${builds[0].status}, key ${builds[0].key.slice(0, 12)}, ${builds[0].requirements.join(" ")}); ` +
+        "a redeploy with the same requirements builds nothing (`falctl apps builds figlet-banner --env staging`)\n",
+    );
 
     step("changing the app's code, then the deploy check: pulumi preview --stack staging --diff");
     appendFileSync(join(infra, "examples", "text-to-ascii", "app.py"), "\n# demo: a code change makes a new revision\n");

@@ -1,6 +1,7 @@
 /**
  * Computes the deploy check of one app: which production-facing values the
- * deploy changes, following the inheritance rules of docs/semantics.md:
+ * deploy changes, following the inheritance rules of docs/semantics.md as
+ * src/model/scaling.ts implements them for the deploy itself:
  *
  * - runtime-tunable values (keep_alive … regions) stay the live ones unless
  *   `resetScale`; a first deployment takes the code's values. A code value that
@@ -15,12 +16,13 @@ import { createHash } from "node:crypto";
 import {
   CODE_SETTINGS_DEFAULTS,
   CODE_SETTING_KEYS,
-  RUNTIME_SCALING_DEFAULTS,
   RUNTIME_SCALING_KEYS,
   type CodeSettings,
+  type FileEntry,
   type RuntimeScaling,
 } from "../model/catalog";
-import type { CheckFileEntry, CheckRow, DeployCheck, LiveState, PlannedDeploy } from "./types";
+import { effectiveScaling, isFirstDeploy, withCodeDefaults, withRuntimeDefaults } from "../model/scaling";
+import type { CheckRow, DeployCheck, LiveState, PlannedDeploy } from "./types";
 
 /** Production column of a first deployment. */
 export const NOT_APPLICABLE = "n/a";
@@ -46,8 +48,10 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
   const app = live.app;
   // An app without an active revision (its first deploy failed) is still a first deployment:
   // nothing serves traffic and the code's values apply.
-  const first = !app || !app.revision;
-  const liveRev = !first && live.revision && live.revision.id === app.revision ? live.revision : undefined;
+  const first = isFirstDeploy(app);
+  const liveRev = !first && live.revision && live.revision.id === app!.revision ? live.revision : undefined;
+  const plannedCode = withCodeDefaults(plan.codeSettings);
+  const liveCode = liveRev ? withCodeDefaults(liveRev.code_settings) : undefined;
   const rows: CheckRow[] = [];
 
   // ---- source
@@ -69,38 +73,42 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
   }
 
   // ---- auth
-  if (first || app.auth_mode !== plan.authMode) {
-    rows.push({ setting: "Auth mode", production: first ? NOT_APPLICABLE : app.auth_mode, afterDeploy: plan.authMode, note: "" });
+  if (first || app!.auth_mode !== plan.authMode) {
+    rows.push({ setting: "Auth mode", production: first ? NOT_APPLICABLE : app!.auth_mode, afterDeploy: plan.authMode, note: "" });
   }
 
   // ---- code values: always those of the revision being activated
   for (const key of CODE_ORDER) {
-    const next = formatValue(key, plan.codeSettings[key] ?? CODE_SETTINGS_DEFAULTS[key]);
+    const next = formatValue(key, plannedCode[key]);
     const atDefault = next === formatValue(key, CODE_SETTINGS_DEFAULTS[key]);
     if (SHOWN_WHEN_SET.has(key) && atDefault && (first || !liveRev)) continue;
     if (first) {
       rows.push({ setting: key, production: NOT_APPLICABLE, afterDeploy: next, note: "" });
-    } else if (!liveRev) {
+    } else if (!liveCode) {
       rows.push({ setting: key, production: "unknown", afterDeploy: next, note: NOTE_LIVE_UNKNOWN });
     } else {
-      const now = formatValue(key, liveRev.code_settings?.[key] ?? CODE_SETTINGS_DEFAULTS[key]);
+      const now = formatValue(key, liveCode[key]);
       if (now !== next) rows.push({ setting: key, production: now, afterDeploy: next, note: NOTE_NEW_REVISION });
     }
   }
 
   // ---- runtime-tunable values: live unless resetScale; the code's on a first deployment
+  const after = effectiveScaling(app, plan.scaling, plan.resetScale);
+  const liveScaling = first ? undefined : withRuntimeDefaults(app!.scaling);
   for (const key of RUNTIME_SCALING_KEYS) {
     const code = formatValue(key, plan.scaling[key]);
-    if (first) {
-      rows.push({ setting: key, production: NOT_APPLICABLE, afterDeploy: code, note: "" });
+    const next = formatValue(key, after[key]);
+    if (!liveScaling) {
+      rows.push({ setting: key, production: NOT_APPLICABLE, afterDeploy: next, note: "" });
       continue;
     }
-    const now = formatValue(key, app.scaling?.[key] ?? RUNTIME_SCALING_DEFAULTS[key]);
+    const now = formatValue(key, liveScaling[key]);
     if (now === code) continue;
+    // A code value that differs is listed even when it does not apply, so a reviewer sees it.
     rows.push(
-      plan.resetScale
-        ? { setting: key, production: now, afterDeploy: code, note: NOTE_RESET }
-        : { setting: key, production: now, afterDeploy: now, note: `${NOTE_NEEDS_RESET} (code: ${code})` },
+      next === code
+        ? { setting: key, production: now, afterDeploy: next, note: NOTE_RESET }
+        : { setting: key, production: now, afterDeploy: next, note: `${NOTE_NEEDS_RESET} (code: ${code})` },
     );
   }
 
@@ -109,19 +117,21 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
     !liveRev ||
     changed!.length > 0 ||
     liveRev.source_object !== plan.sourceObject ||
+    // A field the live revision lacks (it predates the field) differs too: the Revision's own diff
+    // compares the stored settings as they are, so `up` makes a new revision then.
     CODE_SETTING_KEYS.some(
-      (k) => formatValue(k, liveRev.code_settings?.[k] ?? CODE_SETTINGS_DEFAULTS[k]) !== formatValue(k, plan.codeSettings[k] ?? CODE_SETTINGS_DEFAULTS[k]),
+      (k) => liveRev.code_settings?.[k] === undefined || formatValue(k, liveRev.code_settings[k]) !== formatValue(k, plannedCode[k]),
     );
 
   return {
     appName: plan.appName,
     environment: plan.environment,
-    currentRevision: first ? undefined : app.revision!,
+    currentRevision: first ? undefined : app!.revision!,
     firstDeployment: first,
     sourceObject: plan.sourceObject,
-    authCurrent: first ? undefined : app.auth_mode,
+    authCurrent: first ? undefined : app!.auth_mode,
     authNext: plan.authMode,
-    authChanges: !first && app.auth_mode !== plan.authMode,
+    authChanges: !first && app!.auth_mode !== plan.authMode,
     strategy: plan.strategy,
     buildCache: buildCacheLabel(plan.noCache, live.build),
     newRevision,
@@ -155,8 +165,8 @@ export function formatValue(key: keyof RuntimeScaling | keyof CodeSettings | str
 
 /** Paths whose content or mode differ, or that exist on one side only; sorted. */
 export function changedFiles(
-  before: Readonly<Record<string, CheckFileEntry>>,
-  after: Readonly<Record<string, CheckFileEntry>>,
+  before: Readonly<Record<string, FileEntry>>,
+  after: Readonly<Record<string, FileEntry>>,
 ): string[] {
   const paths = new Set([...Object.keys(before), ...Object.keys(after)]);
   return [...paths]
@@ -165,13 +175,13 @@ export function changedFiles(
 }
 
 /** Short, order-independent fingerprint of a file set: 8 hex digits of sha256 over path, hash and mode. */
-export function filesFingerprint(files: Readonly<Record<string, CheckFileEntry>>): string {
+export function filesFingerprint(files: Readonly<Record<string, FileEntry>>): string {
   const h = createHash("sha256");
   for (const p of Object.keys(files).sort()) h.update(`${p}\0${files[p].hash}\0${files[p].mode}\n`);
   return h.digest("hex").slice(0, 8);
 }
 
-function filesLabel(files: Readonly<Record<string, CheckFileEntry>>): string {
+function filesLabel(files: Readonly<Record<string, FileEntry>>): string {
   const n = Object.keys(files).length;
   return `${n} ${n === 1 ? "file" : "files"} (${filesFingerprint(files)})`;
 }

@@ -2,12 +2,7 @@
  * The deploy check's model: what FalApp is about to deploy, what the platform
  * serves now, and the summary computed from both. Plain data, no Pulumi.
  */
-import type { AuthMode, CodeSettings, RuntimeScaling, StrategyName } from "../model/catalog";
-
-export interface CheckFileEntry {
-  readonly hash: string;
-  readonly mode: number;
-}
+import type { AuthMode, CodeSettings, FileEntry, RuntimeScaling, StrategyName } from "../model/catalog";
 
 /** What the program is about to deploy (FalApp's resolved settings). */
 export interface PlannedDeploy {
@@ -15,7 +10,7 @@ export interface PlannedDeploy {
   readonly environment: string;
   /** `path/file.py::Class`. */
   readonly sourceObject: string;
-  readonly files: Readonly<Record<string, CheckFileEntry>>;
+  readonly files: Readonly<Record<string, FileEntry>>;
   readonly authMode: AuthMode;
   readonly strategy: StrategyName;
   readonly codeSettings: CodeSettings;
@@ -38,7 +33,7 @@ export interface LiveRevision {
   readonly id: string;
   readonly source_object: string;
   readonly code_settings: CodeSettings;
-  readonly files: Readonly<Record<string, CheckFileEntry>>;
+  readonly files: Readonly<Record<string, FileEntry>>;
 }
 
 /**

@@ -2,19 +2,31 @@
  * Typed client of the platform API. Used by falctl and by the dynamic
  * providers, so it depends on nothing but Node built-ins and global fetch:
  * dynamic providers are serialized by value and run in a plain Node process.
+ * Its types come from the wire contract (./types.ts), imported as types only.
  */
 import type {
   ApiKey,
   App,
+  AppBuild,
   Build,
+  BuildLog,
   BuildPlan,
-  PlatformInfo,
-  RevisionBuild,
+  CreatedEnvironment,
+  CreatedKey,
+  CreatedRevision,
   CreateRevisionRequest,
   Environment,
+  Health,
+  KeyScope,
+  Me,
+  MissingBlobs,
+  PlatformInfo,
   Revision,
+  Rollout,
   Runner,
+  SecretInfo,
   UpdateAppRequest,
+  Usage,
 } from "./types";
 
 export interface ClientConfig {
@@ -50,10 +62,10 @@ export class PlatformClient {
   }
 
   // ---- identity and health
-  health(): Promise<{ status: string; database: string }> {
+  health(): Promise<Health> {
     return this.call("GET", "/health");
   }
-  me(): Promise<{ owner: string; key_id: string; scope: string }> {
+  me(): Promise<Me> {
     return this.call("GET", "/v1/me");
   }
 
@@ -61,7 +73,7 @@ export class PlatformClient {
   listEnvironments(): Promise<Environment[]> {
     return this.call("GET", "/v1/environments");
   }
-  createEnvironment(name: string): Promise<{ name: string; created: boolean }> {
+  createEnvironment(name: string): Promise<CreatedEnvironment> {
     return this.call("POST", "/v1/environments", { name });
   }
   deleteEnvironment(name: string, force = false): Promise<void> {
@@ -96,7 +108,7 @@ export class PlatformClient {
     return this.call("GET", `/v1/apps/${enc(name)}/revisions?env=${enc(env)}`);
   }
   /** Creates a revision, or returns an existing one with the same content (`reused: true`). */
-  createRevision(name: string, env: string, body: CreateRevisionRequest): Promise<Revision & { reused?: boolean; build: RevisionBuild }> {
+  createRevision(name: string, env: string, body: CreateRevisionRequest): Promise<CreatedRevision> {
     return this.call("POST", `/v1/apps/${enc(name)}/revisions?env=${enc(env)}`, body);
   }
   getRevision(id: string): Promise<Revision> {
@@ -107,13 +119,13 @@ export class PlatformClient {
   }
 
   // ---- rollouts, usage, secrets
-  rollout(name: string, env = "main", force = false): Promise<{ restarted: number; force: boolean }> {
+  rollout(name: string, env = "main", force = false): Promise<Rollout> {
     return this.call("POST", `/v1/apps/${enc(name)}/rollout?env=${enc(env)}`, { force });
   }
-  usage(name: string, env = "main"): Promise<{ caller: string; calls: number; last_at: string }[]> {
+  usage(name: string, env = "main"): Promise<Usage[]> {
     return this.call("GET", `/v1/apps/${enc(name)}/usage?env=${enc(env)}`);
   }
-  listSecrets(env = "main"): Promise<{ name: string; updated_at: string }[]> {
+  listSecrets(env = "main"): Promise<SecretInfo[]> {
     return this.call("GET", `/v1/secrets?env=${enc(env)}`);
   }
   setSecret(name: string, value: string, env = "main"): Promise<void> {
@@ -134,10 +146,10 @@ export class PlatformClient {
     return this.call("POST", "/v1/builds/plan", { requirements, python_version: pythonVersion });
   }
   /** A build and its log from `offset` (characters); `next_offset` continues it. */
-  getBuild(id: string, offset = 0): Promise<Build & { log: string; next_offset: number }> {
+  getBuild(id: string, offset = 0): Promise<BuildLog> {
     return this.call("GET", `/v1/builds/${enc(id)}?offset=${offset}`);
   }
-  listBuilds(name: string, env = "main"): Promise<(Build & { revisions: string[]; log_lines: number })[]> {
+  listBuilds(name: string, env = "main"): Promise<AppBuild[]> {
     return this.call("GET", `/v1/apps/${enc(name)}/builds?env=${enc(env)}`);
   }
   /**
@@ -166,8 +178,8 @@ export class PlatformClient {
   }
 
   // ---- files
-  async missingBlobs(hashes: string[]): Promise<string[]> {
-    return (await this.call<{ missing: string[] }>("POST", "/v1/blobs/missing", { hashes })).missing;
+  async missingBlobs(hashes: readonly string[]): Promise<string[]> {
+    return (await this.call<MissingBlobs>("POST", "/v1/blobs/missing", { hashes })).missing;
   }
   putBlob(hash: string, content: Buffer): Promise<void> {
     return this.call("PUT", `/v1/blobs/${enc(hash)}`, content);
@@ -177,7 +189,7 @@ export class PlatformClient {
   listKeys(): Promise<ApiKey[]> {
     return this.call("GET", "/v1/keys");
   }
-  createKey(scope: "API" | "ADMIN", alias = ""): Promise<ApiKey & { key_secret: string }> {
+  createKey(scope: KeyScope, alias = ""): Promise<CreatedKey> {
     return this.call("POST", "/v1/keys", { scope, alias });
   }
   revokeKey(keyId: string): Promise<void> {

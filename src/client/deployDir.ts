@@ -3,10 +3,9 @@
  * the files the platform lacks, create (or reuse) a revision, point the alias
  * at it. Used by `falctl run` (ephemeral apps), tests and the benchmark.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { PlatformClient } from "./client";
 import type { App, Revision } from "./types";
+import { uploadFiles } from "./upload";
 import { collectAppFiles } from "../model/files";
 import { resolveRequirements } from "../model/requirements";
 import {
@@ -49,13 +48,7 @@ export async function deployDirectory(client: PlatformClient, o: DeployDirOption
   const env = o.env ?? "main";
   if (env !== "main") await client.createEnvironment(env);
   const files = collectAppFiles(o.dir);
-  const missing = new Set(await client.missingBlobs(Object.values(files).map((f) => f.hash)));
-  for (const [rel, f] of Object.entries(files)) {
-    if (missing.has(f.hash)) {
-      await client.putBlob(f.hash, readFileSync(join(o.dir, rel)));
-      missing.delete(f.hash);
-    }
-  }
+  await uploadFiles(client, o.dir, files);
   const scaling = { ...RUNTIME_SCALING_DEFAULTS, ...o.scaling };
   const revision = await client.createRevision(o.name, env, {
     source_object: o.sourceObject,

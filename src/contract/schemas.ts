@@ -1,4 +1,12 @@
-/** Request bodies of the platform API, validated at the edge with zod. */
+/**
+ * Request bodies and query strings of the platform API: what the server
+ * validates at the edge (src/platform/api) and what the client's request
+ * types are derived from (src/client/types.ts, with z.input). The OpenAPI
+ * document renders these same schemas, so the three cannot drift apart.
+ *
+ * The patterns and their rule texts are the app model's (src/model/catalog.ts),
+ * declared there once: the components check names with them at preview time.
+ */
 import { z } from "zod";
 import {
   AUTH_MODES,
@@ -13,7 +21,16 @@ import {
   STRATEGIES,
 } from "../model/catalog";
 
+/** A blob's name: the sha256 of its content, lowercase hex. */
+export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+
 const name = z.string().max(63).regex(NAME_PATTERN, NAME_RULE);
+
+/** What a key may do: API calls apps; ADMIN also manages the platform. */
+export const KeyScope = z.enum(["API", "ADMIN"]);
+
+/** One file of a revision: its content's hash (uploaded before) and its mode. */
+export const FileEntryBody = z.strictObject({ hash: z.string().regex(SHA256_PATTERN, "sha256 hex"), mode: z.number().int() });
 
 export const RuntimeScalingBody = z.strictObject({
   keep_alive: z.number().int().min(0),
@@ -26,23 +43,23 @@ export const RuntimeScalingBody = z.strictObject({
   regions: z.array(z.string()),
 });
 
+const requirements = z.array(z.string().min(1).max(1000)).max(1000).default([]);
+const pythonVersion = z.string().regex(PYTHON_VERSION_PATTERN, "a Python version such as 3.11").nullable().default(null);
+
 export const CodeSettingsBody = z.strictObject({
   max_multiplexing: z.number().int().min(1),
   startup_timeout: z.number().int().min(1),
   machine_types: z.array(z.enum(MACHINE_TYPE_NAMES as [string, ...string[]])).min(1),
   num_gpus: z.number().int().min(0),
-  requirements: z.array(z.string().min(1).max(1000)).max(1000).default([]),
-  python_version: z.string().regex(PYTHON_VERSION_PATTERN, "a Python version such as 3.11").nullable().default(null),
+  requirements,
+  python_version: pythonVersion,
 });
 
 export const CreateEnvironmentBody = z.strictObject({ name });
 
 export const CreateRevisionBody = z.strictObject({
   source_object: z.string().regex(SOURCE_OBJECT_PATTERN, SOURCE_OBJECT_RULE),
-  files: z.record(
-    z.string().min(1),
-    z.strictObject({ hash: z.string().regex(/^[0-9a-f]{64}$/, "sha256 hex"), mode: z.number().int() }),
-  ),
+  files: z.record(z.string().min(1), FileEntryBody),
   code_settings: CodeSettingsBody,
   scaling: RuntimeScalingBody,
   auth_mode: z.enum(AUTH_MODES),
@@ -53,10 +70,7 @@ export const CreateRevisionBody = z.strictObject({
 });
 
 /** What the deploy check asks: would these requirements build, or hit the cache? */
-export const PlanBuildBody = z.strictObject({
-  requirements: z.array(z.string().min(1).max(1000)).max(1000).default([]),
-  python_version: z.string().regex(PYTHON_VERSION_PATTERN, "a Python version such as 3.11").nullable().default(null),
-});
+export const PlanBuildBody = z.strictObject({ requirements, python_version: pythonVersion });
 
 export const BuildLogQuery = z.object({ offset: z.coerce.number().int().min(0).default(0) });
 
@@ -67,10 +81,10 @@ export const UpdateAppBody = z.strictObject({
   scaling: RuntimeScalingBody.partial().optional(),
 });
 
-export const MissingBlobsBody = z.strictObject({ hashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(10000) });
+export const MissingBlobsBody = z.strictObject({ hashes: z.array(z.string().regex(SHA256_PATTERN)).max(10000) });
 
 export const CreateKeyBody = z.strictObject({
-  scope: z.enum(["API", "ADMIN"]).default("API"),
+  scope: KeyScope.default("API"),
   alias: z.string().max(200).default(""),
 });
 

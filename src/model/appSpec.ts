@@ -16,6 +16,7 @@ import {
   SOURCE_OBJECT_PATTERN,
   SOURCE_OBJECT_RULE,
   STRATEGIES,
+  kebabCase,
 } from "./catalog";
 
 const nameSchema = z
@@ -52,11 +53,11 @@ const machineType = z.enum(MACHINE_TYPE_NAMES as [string, ...string[]], {
 
 export const AppSpec = z
   .strictObject({
-    /** `path/to/file.py::ClassName`, relative to the infra repo root. */
+    /** `path/to/file.py::ClassName`, relative to the infra repo root (the Pulumi program's directory). */
     source: z
       .string()
       .regex(SOURCE_OBJECT_PATTERN, { message: `must look like ${SOURCE_OBJECT_RULE}` }),
-    /** App name. Default: the class name in kebab case. */
+    /** App name. Default: the class name in kebab case (`TextToImage` → `text-to-image`). */
     name: nameSchema.optional(),
     /** Directory uploaded as the app's files. Default: the directory of the source file. */
     root: z.string().optional(),
@@ -66,7 +67,7 @@ export const AppSpec = z
     strategy: z.enum(STRATEGIES).optional(),
     /** One machine type. Default S. */
     machineType: machineType.optional(),
-    /** A list of machine types (widens the pool). */
+    /** A list of machine types (widens the pool); instead of machineType. Default [S]. */
     machineTypes: z.array(machineType).min(1).optional(),
     /** GPUs per runner. Default 0. */
     numGpus: wholeAtLeast(0).optional(),
@@ -74,8 +75,9 @@ export const AppSpec = z
     regions: z.array(z.string().min(1)).optional(),
     /** Apply the code's runtime-tunable scaling values over the live ones. Default false. */
     resetScale: z.boolean().optional(),
+    /** The code's scaling values; each field's default is on ScalingSpec. */
     scaling: ScalingSpec.optional(),
-    /** A note stored on each new revision. */
+    /** A note stored on each new revision. Default "". */
     message: z.string().max(2000).optional(),
     /**
      * Pip requirement strings of the app's own Python environment, as in fal.
@@ -84,15 +86,23 @@ export const AppSpec = z
     requirements: z.array(z.string().min(1).max(1000)).max(1000).optional(),
     /** Python version of the app's environment (`3.11`); the platform host must have it. Default: the platform's own. */
     pythonVersion: z.string().regex(PYTHON_VERSION_PATTERN, { message: "must be a Python version such as 3.11" }).optional(),
-    /** Build each new revision's environment from scratch, not from the build cache. Default false. */
+    /**
+     * Build each new revision's environment from scratch instead of taking a
+     * cached one (the deploy check shows `disabled (no-cache)`). Code that did
+     * not change makes no new revision, so nothing is rebuilt then. Default false.
+     */
     noCache: z.boolean().optional(),
-    /** Rollback as code: serve this existing revision id; nothing is built. */
+    /**
+     * Rollback as code: serve this existing revision id instead of the code's.
+     * Nothing is built; runtime-tunable values stay, code values come from that
+     * revision. Default: the revision of the current code.
+     */
     pinRevision: z.string().min(1).optional(),
-    /** A new value restarts the app's runners (a rollout). */
+    /** Restart every runner of the app when this value changes (a rollout), e.g. after a secret changed. Default "" (no rollout). */
     rolloutTrigger: z.string().optional(),
-    /** Rollouts kill runners at once. Default false. */
+    /** Kill runners at once on a rollout instead of letting them finish. Default false. */
     forceRollout: z.boolean().optional(),
-    /** Keep at most this many revisions. Default: all. */
+    /** Keep at most this many revisions (the active one included); older inactive ones are deleted. Default: keep all. */
     revisionHistoryLimit: wholeAtLeast(1).optional(),
   })
   .refine((a) => !(a.machineType && a.machineTypes), {
@@ -117,6 +127,20 @@ export const StackSpec = z.strictObject({
 
 export type AppSpec = z.infer<typeof AppSpec>;
 export type StackSpec = z.infer<typeof StackSpec>;
+export type ScalingSpec = z.infer<typeof ScalingSpec>;
+
+/**
+ * A spec's fields as TypeScript code passes them (FalApp's args): each field
+ * and each list or object in it readonly. A mapped type, so every field keeps
+ * the documentation written once on the schema above.
+ */
+export type ReadonlySpec<T> = { readonly [K in keyof T]: ReadonlyValue<T[K]> };
+type ReadonlyValue<V> = V extends readonly (infer E)[] ? readonly E[] : V extends object ? { readonly [K in keyof V]: V[K] } : V;
+
+/** An app's name: the one it sets, else its class name in kebab case (`TextToImage` → `text-to-image`). */
+export function appNameOf(app: { readonly source: string; readonly name?: string }): string {
+  return app.name ?? kebabCase(app.source.split("::")[1]);
+}
 
 /** A spec that failed validation; the message lists every problem. */
 export class SpecError extends Error {

@@ -1,6 +1,8 @@
 /**
  * The fixed vocabulary of the platform: machine types, auth modes, strategies
- * and the scaling values with their defaults (docs/semantics.md).
+ * and the scaling values with their defaults (docs/semantics.md). Every
+ * default is declared here once; the rule that decides which scaling values a
+ * deploy applies is in ./scaling.
  */
 
 export interface MachineType {
@@ -42,9 +44,15 @@ export const MACHINE_TYPE_NAMES = Object.keys(MACHINE_TYPES) as readonly string[
 
 export const AUTH_MODES = ["private", "public", "shared"] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
+/** Auth mode of a deploy that names none (fal: deploys are private by default). */
+export const DEFAULT_AUTH_MODE: AuthMode = "private";
+/** Auth mode of an ephemeral run (`falctl run`) that names none (fal: `fal run` apps are public). */
+export const EPHEMERAL_AUTH_MODE: AuthMode = "public";
 
 export const STRATEGIES = ["rolling", "recreate"] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
+/** How a new revision takes over when nothing says otherwise. */
+export const DEFAULT_STRATEGY: StrategyName = "rolling";
 
 /** Values an operator tunes at run time; inherited from the live alias across deploys. */
 export interface RuntimeScaling {

@@ -4,8 +4,11 @@
  * (no dictionary to guard against); comparison is constant-time.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { z } from "zod";
+import type { KeyScope } from "../contract";
 
-export type Scope = "API" | "ADMIN";
+/** What a key may do; the wire contract declares the values. */
+export type Scope = z.output<typeof KeyScope>;
 
 export interface NewKey {
   readonly keyId: string;

@@ -1,11 +1,15 @@
 /**
- * The platform's operations, independent of HTTP: creating revisions,
- * switching an app's alias with a strategy, scaling, deleting. The API layer
- * validates bodies and calls these; they enforce the rules of docs/semantics.md.
+ * The platform's operations on environments, apps and revisions, independent
+ * of HTTP: creating revisions, switching an app's alias with a strategy,
+ * rollouts, deleting. The API layer validates bodies and calls these; they
+ * enforce the rules of docs/semantics.md. Smaller resources have their own
+ * service modules beside this one (secrets, keys, blobs, builds, app status).
  */
-import type { Db } from "./store/db";
+import type { z } from "zod";
+import type { RevisionBuildResponse } from "../contract";
+import type { Db, Queryable } from "./store/db";
 import * as repo from "./store/repo";
-import type { AppRow, FileEntry, RevisionRow } from "./store/repo";
+import type { AppRow, RevisionRow } from "./store/repo";
 import { PlatformError, conflict, invalid, notFound } from "./errors";
 import type { RunnerManager } from "./runners";
 import { RunnerStartError, type LocalBackend } from "./runners";
@@ -13,13 +17,15 @@ import {
   RUNTIME_SCALING_DEFAULTS,
   type AuthMode,
   type CodeSettings,
+  type FileEntry,
   type RuntimeScaling,
   type StrategyName,
 } from "../model/catalog";
 import type { Logger } from "./log";
 import { createHash } from "node:crypto";
 import { environmentSpecOf, type EnvironmentBuilder } from "./builds/builder";
-import { setRevisionBuild, type BuildRow } from "./store/buildStore";
+import { setRevisionBuild } from "./store/buildStore";
+import { planOrInvalid } from "./buildService";
 
 export interface CreateRevisionInput {
   readonly source_object: string;
@@ -35,11 +41,14 @@ export interface CreateRevisionInput {
   readonly no_cache: boolean;
 }
 
-/** A revision as createRevision answers: with how its environment came about. */
-export type CreatedRevision = RevisionRow & {
-  reused?: boolean;
-  build: { id: string; key: string; status: BuildRow["status"]; cache: "hit" | "miss" | "joined" | "disabled" };
-};
+/** A revision as createRevision answers: with how its environment came about (as the wire contract shows it). */
+export type CreatedRevision = RevisionRow & { reused?: boolean; build: z.output<typeof RevisionBuildResponse> };
+
+/** A revision with the app it belongs to (its answers show the app's name and whether it is active). */
+export interface RevisionOfApp<R extends RevisionRow = RevisionRow> {
+  readonly revision: R;
+  readonly app: AppRow;
+}
 
 export interface UpdateAppInput {
   readonly revision_id?: string;
@@ -62,16 +71,63 @@ export class PlatformService {
     private readonly onAppChanged: () => void = () => undefined,
   ) {}
 
-  async requireEnvironment(owner: string, env: string): Promise<void> {
-    if (!(await repo.getEnvironment(this.db, owner, env))) {
-      throw new PlatformError(404, "not_found", `environment '${env}' does not exist (create it first)`);
-    }
+  requireEnvironment(owner: string, env: string): Promise<void> {
+    return requireEnvironment(this.db, owner, env);
   }
 
-  async requireApp(owner: string, name: string, env: string): Promise<AppRow> {
-    const app = await repo.getApp(this.db, owner, name, env);
-    if (!app) throw notFound(`app '${name}' in environment '${env}'`);
-    return app;
+  requireApp(owner: string, name: string, env: string): Promise<AppRow> {
+    return requireApp(this.db, owner, name, env);
+  }
+
+  /** A revision of one of the owner's apps; 404 for anyone else's, so ids reveal nothing. */
+  async requireRevision(owner: string, id: string): Promise<RevisionOfApp> {
+    const revision = await repo.getRevision(this.db, id);
+    const app = revision && (await repo.getAppById(this.db, revision.app_id));
+    if (!revision || !app || app.owner !== owner) throw notFound(`revision '${id}'`);
+    return { revision, app };
+  }
+
+  // ---- environments
+
+  listEnvironments(owner: string) {
+    return repo.listEnvironments(this.db, owner);
+  }
+
+  /** Creates the environment; false when it existed already. */
+  createEnvironment(owner: string, name: string): Promise<boolean> {
+    return repo.ensureEnvironment(this.db, owner, name);
+  }
+
+  /**
+   * Deletes an environment with its apps (and so their revisions, runners and
+   * secrets). `main` always exists; an environment with apps goes only with
+   * `force`, so a typo cannot take a stage down.
+   */
+  async deleteEnvironment(owner: string, name: string, force: boolean): Promise<void> {
+    if (name === "main") throw conflict("environment 'main' always exists and cannot be deleted");
+    if (!(await repo.getEnvironment(this.db, owner, name))) throw notFound(`environment '${name}'`);
+    const apps = await repo.listApps(this.db, owner, name);
+    if (apps.length > 0 && !force) {
+      throw conflict(
+        `environment '${name}' still has ${apps.length} app(s) (${apps.map((a) => a.name).join(", ")}); deleting it deletes them and their secrets: pass force=true`,
+      );
+    }
+    // One by one through deleteApp: each app's lock, routing caches and runners.
+    for (const a of apps) await this.deleteApp(owner, a.name, name);
+    await repo.deleteEnvironment(this.db, owner, name);
+  }
+
+  // ---- apps and revisions
+
+  /** The owner's apps, of one environment or all. */
+  listApps(owner: string, env?: string): Promise<AppRow[]> {
+    return repo.listApps(this.db, owner, env);
+  }
+
+  /** An app's revisions, newest first. */
+  async listRevisions(owner: string, name: string, env: string): Promise<{ app: AppRow; revisions: RevisionRow[] }> {
+    const app = await this.requireApp(owner, name, env);
+    return { app, revisions: await repo.listRevisions(this.db, app.id) };
   }
 
   /**
@@ -80,7 +136,7 @@ export class PlatformService {
    * running build of that key (joined), or a build started now. Does not wait
    * for the build; the deploy follows it with GET /v1/builds/{id}.
    */
-  async createRevision(owner: string, name: string, env: string, input: CreateRevisionInput): Promise<CreatedRevision> {
+  async createRevision(owner: string, name: string, env: string, input: CreateRevisionInput): Promise<RevisionOfApp<CreatedRevision>> {
     await this.requireEnvironment(owner, env);
     this.checkHostable(input.code_settings.machine_types);
     const missing = await repo.missingBlobs(
@@ -95,9 +151,7 @@ export class PlatformService {
     }
     // Before anything is stored: an interpreter the host lacks is the caller's error.
     const spec = environmentSpecOf(input.code_settings);
-    const plan = await this.builder.plan(spec).catch((err: unknown) => {
-      throw invalid(`code_settings.python_version: ${err instanceof Error ? err.message : String(err)}`);
-    });
+    const plan = await planOrInvalid(this.builder, spec, "code_settings.python_version");
     const rev = await this.db.transaction(async (tx) => {
       const app = await repo.insertApp(tx, {
         owner,
@@ -126,7 +180,9 @@ export class PlatformService {
     await setRevisionBuild(this.db, rev.id, build);
     const cache = input.no_cache ? "disabled" : own || plan.ready?.id === build.id ? "hit" : plan.building?.id === build.id ? "joined" : "miss";
     const status = build.status === "BUILDING" ? "Building" : rev.status === "Building" ? "Deploying" : rev.status;
-    return { ...rev, status, build_id: build.id, build_key: build.build_key, build: { id: build.id, key: build.build_key, status: build.status, cache } };
+    const revision: CreatedRevision = { ...rev, status, build_id: build.id, build_key: build.build_key, build: { id: build.id, key: build.build_key, status: build.status, cache } };
+    // Read after the build started: the answer says whether the revision is active now.
+    return { revision, app: (await repo.getAppById(this.db, rev.app_id))! };
   }
 
   /**
@@ -203,9 +259,7 @@ export class PlatformService {
   }
 
   async deleteRevision(owner: string, id: string): Promise<void> {
-    const rev = await repo.getRevision(this.db, id);
-    const app = rev && (await repo.getAppById(this.db, rev.app_id));
-    if (!rev || !app || app.owner !== owner) throw notFound(`revision '${id}'`);
+    const { app } = await this.requireRevision(owner, id);
     if (app.current_revision === id) {
       throw conflict(`revision ${id} is the active revision of '${app.name}' (${app.environment}); switch to another first`);
     }
@@ -230,6 +284,19 @@ export class PlatformService {
       if (this.appLocks.get(appId) === next) this.appLocks.delete(appId);
     }
   }
+}
+
+/** 404 unless the owner has the environment: apps and secrets live only in existing ones. */
+export async function requireEnvironment(q: Queryable, owner: string, env: string): Promise<void> {
+  if (!(await repo.getEnvironment(q, owner, env))) {
+    throw new PlatformError(404, "not_found", `environment '${env}' does not exist (create it first)`);
+  }
+}
+
+export async function requireApp(q: Queryable, owner: string, name: string, env: string): Promise<AppRow> {
+  const app = await repo.getApp(q, owner, name, env);
+  if (!app) throw notFound(`app '${name}' in environment '${env}'`);
+  return app;
 }
 
 /** Identity of a revision's code: files, entrypoint and code-specific settings. */

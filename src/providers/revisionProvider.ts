@@ -7,8 +7,8 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { clientFor, changedKeys, type ConnectionProps } from "./connection";
 import { progressLog } from "./progressLog";
-import type { CodeSettings, RuntimeScaling, AuthMode } from "../model/catalog";
-import type { FileEntry } from "../model/files";
+import { uploadFiles } from "../client/upload";
+import type { CodeSettings, RuntimeScaling, AuthMode, FileEntry } from "../model/catalog";
 
 export interface RevisionProps extends ConnectionProps {
   readonly appName: string;
@@ -45,24 +45,9 @@ export const revisionProvider: pulumi.dynamic.ResourceProvider<RevisionProps, Re
   },
 
   async create(inputs) {
-    const { createHash } = await import("node:crypto");
-    const { readFileSync } = await import("node:fs");
-    const { join } = await import("node:path");
     const client = clientFor(inputs);
-
-    // Upload only the files the platform lacks, checking they still match what preview saw.
-    const missing = new Set(await client.missingBlobs(Object.values(inputs.files).map((f) => f.hash)));
-    // Every file is checked, not only the uploads: the revision must be exactly what preview showed.
-    for (const [rel, entry] of Object.entries(inputs.files)) {
-      const content = readFileSync(join(inputs.sourceDir, rel));
-      const hash = createHash("sha256").update(content).digest("hex");
-      if (hash !== entry.hash) {
-        throw new Error(`${join(inputs.sourceDir, rel)} changed after the program read it; run the deploy again`);
-      }
-      if (!missing.has(hash)) continue;
-      await client.putBlob(hash, content);
-      missing.delete(hash);
-    }
+    // Only the files the platform lacks are sent; every file must still match what preview saw.
+    await uploadFiles(client, inputs.sourceDir, inputs.files);
 
     const rev = await client.createRevision(inputs.appName, inputs.environment, {
       source_object: inputs.sourceObject,

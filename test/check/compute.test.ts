@@ -120,3 +120,44 @@ describe("readLiveState", () => {
     await expect(readLiveState(down, "a", "main")).rejects.toThrow("cannot reach the platform");
   });
 });
+
+describe("the environment in the deploy check", () => {
+  const live = (build?: { key: string; status: "ready" | "building" | "missing" }) => ({
+    app: { revision: "r1", auth_mode: "private" as const, scaling: RUNTIME_SCALING_DEFAULTS },
+    revision: LIVE_REV,
+    ...(build ? { build } : {}),
+  });
+  const KEY = "3f2a9c1b7d04".padEnd(64, "0");
+
+  it("says hit, miss, building or disabled from what the platform has of the build key", () => {
+    expect(computeDeployCheck(PLAN, live({ key: KEY, status: "ready" })).buildCache).toBe("hit (key 3f2a9c1b7d04)");
+    expect(computeDeployCheck(PLAN, live({ key: KEY, status: "missing" })).buildCache).toBe("miss (will build)");
+    expect(computeDeployCheck(PLAN, live({ key: KEY, status: "building" })).buildCache).toBe("building now (key 3f2a9c1b7d04); the deploy joins that build");
+    expect(computeDeployCheck({ ...PLAN, noCache: true }, live({ key: KEY, status: "ready" })).buildCache).toBe("disabled (no-cache)");
+    // A platform that could not say (an older one): the cache is on, nothing more is known.
+    expect(computeDeployCheck(PLAN, live()).buildCache).toBe("enabled");
+  });
+
+  it("a change of requirements is a new revision, shown with both values", () => {
+    const plan = { ...PLAN, codeSettings: { ...CODE_SETTINGS_DEFAULTS, requirements: ["pyfiglet==1.0.4"] } };
+    const check = computeDeployCheck(plan, live());
+    expect(check.newRevision).toBe(true);
+    expect(check.rows).toContainEqual({ setting: "requirements", production: "none", afterDeploy: "pyfiglet==1.0.4", note: "new revision" });
+  });
+
+  it("a first deployment lists requirements and python_version only when the app sets them", () => {
+    expect(computeDeployCheck(PLAN, {}).rows.map((r) => r.setting)).not.toContain("requirements");
+    const plan = { ...PLAN, codeSettings: { ...CODE_SETTINGS_DEFAULTS, requirements: ["a==1", "b==2"], python_version: "3.11" } };
+    const rows = computeDeployCheck(plan, {}).rows;
+    expect(rows).toContainEqual({ setting: "requirements", production: "n/a", afterDeploy: "a==1, b==2", note: "" });
+    expect(rows).toContainEqual({ setting: "python_version", production: "n/a", afterDeploy: "3.11", note: "" });
+  });
+
+  it("a live revision from before builds (no requirements field) makes one new revision, as the Revision's diff does", () => {
+    const { requirements: _r, python_version: _p, ...old } = CODE_SETTINGS_DEFAULTS;
+    const check = computeDeployCheck(PLAN, { ...live(), revision: { ...LIVE_REV, code_settings: old as typeof CODE_SETTINGS_DEFAULTS } });
+    expect(check.newRevision).toBe(true);
+    // No row claims a value changed: none → none is not shown.
+    expect(check.rows.map((r) => r.setting)).not.toContain("requirements");
+  });
+});

@@ -60,7 +60,8 @@ describe("the deploy check in pulumi preview and up", () => {
         "Source object: app.py::TextToAscii",
         "Auth: n/a -> private",
         "Deployment strategy: rolling",
-        "Environment build cache: enabled",
+        // A new platform has no environment yet: the first deploy builds one.
+        "Environment build cache: miss (will build)",
         "",
         "Effective Deployment Values",
         "+-------------------------+------------+---------------------+------+",
@@ -108,6 +109,8 @@ describe("the deploy check in pulumi preview and up", () => {
   it("after an operator scales max_concurrency to 5, the preview keeps 5 and says the code value needs resetScale", async () => {
     const app = await platform.client.getApp("text-to-ascii", "staging");
     await platform.client.updateApp("text-to-ascii", "staging", { scaling: { max_concurrency: 5 } });
+    // The environment the first up built is there: a hit, named by its key.
+    const { key } = await platform.client.planBuild([], null);
     const c = capture();
     await project.stack.preview(c.opts);
     expect(diagnostics(c.events, "info")).toEqual([
@@ -118,7 +121,7 @@ describe("the deploy check in pulumi preview and up", () => {
         "Source object: app.py::TextToAscii",
         "Auth: private -> private",
         "Deployment strategy: rolling",
-        "Environment build cache: enabled",
+        `Environment build cache: hit (key ${key.slice(0, 12)})`,
         "",
         "Effective Production Diff",
         "+-----------------+------------+--------------+--------------------------------------------------------+",

@@ -5,6 +5,7 @@
  * allowed. And what a spec leaves out gets the documented defaults.
  */
 import { afterAll, describe, expect, it } from "vitest";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseStackSpec, SpecError } from "../../src/model/appSpec";
 import { MACHINE_TYPE_NAMES } from "../../src/model/catalog";
@@ -163,7 +164,7 @@ describe("app spec defaults", () => {
       authMode: "private",
     });
     expect(s.strategy.name).toBe("rolling");
-    expect(s.codeSettings).toEqual({ max_multiplexing: 1, startup_timeout: 600, machine_types: ["S"], num_gpus: 0 });
+    expect(s.codeSettings).toEqual({ max_multiplexing: 1, startup_timeout: 600, machine_types: ["S"], num_gpus: 0, requirements: [], python_version: null });
     expect(s.scaling).toEqual({
       keep_alive: 60,
       min_concurrency: 0,
@@ -174,5 +175,41 @@ describe("app spec defaults", () => {
       request_timeout: 3600,
       regions: [],
     });
+  });
+});
+
+describe("an app's requirements", () => {
+  const dirs = new TempDirs();
+  afterAll(() => dirs.removeAll());
+  const source = (dir: string) => join(dir, "app.py") + "::TextToAscii";
+
+  it("come from requirements.txt in the app's root when the spec names none, normalised", () => {
+    const dir = dirs.example();
+    writeFileSync(join(dir, "requirements.txt"), "# pinned for the demo\npyfiglet==1.0.4   # banners\n\n  numpy>=1.26 \\\n  ; python_version >= '3.10'\npyfiglet==1.0.4\n");
+    const s = resolveSettings("x", { source: source(dir) });
+    expect(s.codeSettings.requirements).toEqual(["numpy>=1.26 ; python_version >= '3.10'", "pyfiglet==1.0.4"]);
+  });
+
+  it("from the spec win over requirements.txt, and pythonVersion is kept", () => {
+    const dir = dirs.example();
+    writeFileSync(join(dir, "requirements.txt"), "pyfiglet==1.0.4\n");
+    const s = resolveSettings("x", { source: source(dir), requirements: ["rich==13.7.1"], pythonVersion: "3.11" });
+    expect(s.codeSettings).toMatchObject({ requirements: ["rich==13.7.1"], python_version: "3.11" });
+  });
+
+  it("a pip option in requirements.txt is refused, naming the file, the line and what is allowed", () => {
+    const dir = dirs.example();
+    writeFileSync(join(dir, "requirements.txt"), "pyfiglet==1.0.4\n--index-url https://example.invalid/simple\n");
+    expect(() => resolveSettings("x", { source: source(dir) })).toThrow(
+      /requirements: .*requirements\.txt:2: '--index-url https:\/\/example\.invalid\/simple' is a pip option; only requirement strings are allowed/,
+    );
+  });
+
+  it("a malformed pythonVersion in the stack spec is an error that quotes the field", () => {
+    const { problems: ps } = problems(app("pythonVersion: python3"));
+    expect(ps).toHaveLength(1);
+    expect(ps[0]).toContain("apps[0].pythonVersion");
+    expect(ps[0]).toContain('"python3"');
+    expect(ps[0]).toContain("must be a Python version such as 3.11");
   });
 });

@@ -3,14 +3,23 @@
  * temp app directories, uploading an app's files and deploying it through the
  * API, and raw HTTP calls for answers the typed client would not send.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { beforeAll, beforeEach, expect } from "vitest";
 import { ApiError, type PlatformClient } from "../../src/client/client";
 import type { App, CreateRevisionRequest, Revision } from "../../src/client/types";
-import { collectAppFiles, type FileEntry } from "../../src/model/files";
-import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS, type AuthMode, type CodeSettings, type RuntimeScaling, type StrategyName } from "../../src/model/catalog";
+import { uploadFiles } from "../../src/client/upload";
+import { collectAppFiles } from "../../src/model/files";
+import {
+  CODE_SETTINGS_DEFAULTS,
+  RUNTIME_SCALING_DEFAULTS,
+  type AuthMode,
+  type CodeSettings,
+  type FileEntry,
+  type RuntimeScaling,
+  type StrategyName,
+} from "../../src/model/catalog";
 
 /** Both stores every platform test runs on: `describe.each(DATABASES)`. */
 export const DATABASES = [["pglite"], ["postgres"]] as [["pglite"], ["postgres"]];
@@ -84,10 +93,7 @@ export function crashingAppSource(message: string, delaySeconds = 0): string {
 /** Uploads the files of `dir` the platform lacks; returns the revision's file map. */
 export async function uploadDir(client: PlatformClient, dir: string): Promise<Record<string, FileEntry>> {
   const files = collectAppFiles(dir);
-  const missing = new Set(await client.missingBlobs(Object.values(files).map((f) => f.hash)));
-  for (const [rel, f] of Object.entries(files)) {
-    if (missing.has(f.hash)) await client.putBlob(f.hash, readFileSync(join(dir, rel)));
-  }
+  await uploadFiles(client, dir, files);
   return files;
 }
 

@@ -96,17 +96,22 @@ class App:
 
     Subclass it, decorate methods with @falplane.endpoint(path), and optionally
     override setup()/teardown(). The class attributes below are *hints* for
-    humans and tooling; the runner harness itself ignores them.
+    humans and tooling, named as in fal; the runner harness itself ignores
+    them. What the platform applies comes from the app spec
+    (stacks/apps.<stack>.yaml) or the FalApp component.
     """
 
     machine_type: ClassVar[str | None] = None
-    """Hint: the kind of machine the app wants (e.g. "cpu-small", "gpu-a100")."""
+    """Hint: the machine type the app wants: one of the platform's catalog,
+    XS, S, M, L, GPU-A6000, GPU-A100, GPU-H100, GPU-H200 or GPU-B200
+    (spec: `machineType`)."""
     keep_alive: ClassVar[int | None] = None
-    """Hint: seconds an idle runner should be kept warm."""
+    """Hint: seconds an idle runner should be kept warm (spec: `scaling.keepAlive`)."""
     max_concurrency: ClassVar[int | None] = None
-    """Hint: max requests one runner should handle at once."""
+    """Hint: the most runners of the app at once (spec: `scaling.maxConcurrency`).
+    Requests one runner holds at once is `max_multiplexing`, not this."""
     requirements: ClassVar[list[str] | None] = None
-    """Hint: pip requirements the app needs."""
+    """Hint: pip requirements the app needs (spec: `requirements`)."""
 
     def setup(self) -> None:
         """Runs once, in a background thread, before the runner takes traffic."""

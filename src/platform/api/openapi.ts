@@ -101,6 +101,24 @@ export function openApiDocument(version: string) {
           responses: { "204": ok("stored"), ...errors },
         },
       },
+      "/v1/builds/plan": {
+        post: {
+          summary: "Would these requirements hit the build cache? (ready, building or missing; nothing is built)",
+          requestBody: json(S.PlanBuildBody),
+          responses: { "200": ok("{key, status, build_id, python_version, installer}"), ...errors },
+        },
+      },
+      "/v1/builds/{id}": {
+        get: {
+          summary: "An environment build of one of the caller's revisions, with its log from offset (characters); next_offset continues it",
+          parameters: [...pathParams("id"), { name: "offset", in: "query", required: false, schema: { type: "integer", minimum: 0, default: 0 } }],
+          responses: { "200": ok("build with log and next_offset"), ...errors },
+        },
+      },
+      "/v1/apps/{name}/builds": {
+        get: { summary: "Environment builds of the app's revisions, newest first", parameters: [appParam, envParam], responses: { "200": ok("builds"), ...errors } },
+      },
+      "/v1/platform": { get: { summary: "Platform version, database and the disk its environments take", responses: { "200": ok("platform info"), ...errors } } },
       "/v1/keys": {
         get: { summary: "List keys (never their secrets)", responses: { "200": ok("keys"), ...errors } },
         post: { summary: "Create a key; the secret is shown once", requestBody: json(S.CreateKeyBody), responses: { "201": ok("{key_id, key_secret, scope}"), ...errors } },

@@ -8,6 +8,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import type { Installer, PythonTarget } from "./toolchain";
+import { appProcessEnv } from "../childEnv";
 
 export interface InstallOptions {
   /** Directory to create the environment in (must not exist). */
@@ -59,7 +60,8 @@ function step(name: string, cmd: string, args: readonly string[], onLine: (line:
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
       // No downloads of interpreters (air-gapped hosts), no colours or progress bars in logs.
-      env: { ...process.env, UV_PYTHON_DOWNLOADS: "never", NO_COLOR: "1", UV_NO_PROGRESS: "1", PIP_NO_COLOR: "1" },
+      // The platform's secrets stay out: a package's build code runs here.
+      env: { ...appProcessEnv(), UV_PYTHON_DOWNLOADS: "never", NO_COLOR: "1", UV_NO_PROGRESS: "1", PIP_NO_COLOR: "1" },
     });
     const lines: string[] = [];
     for (const stream of [child.stdout, child.stderr]) {

@@ -9,6 +9,7 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { MACHINE_TYPES } from "../../model/catalog";
+import { appProcessEnv } from "../childEnv";
 import { RunnerStartError, type RunnerBackend, type RunnerExit, type RunnerLaunch, type StartedRunner } from "./backend";
 import { runnerHealth } from "./runnerHttp";
 
@@ -180,7 +181,7 @@ export class LocalBackend implements RunnerBackend {
     for (const g of mine) this.gpuHolders.set(g, launch.runnerId);
     const port = await freePort(this.bindHost);
     const env: Record<string, string> = {
-      ...filteredParentEnv(),
+      ...appProcessEnv(),
       ...launch.env,
       // Only the GPUs handed to this runner are visible to it; CPU runners see none.
       CUDA_VISIBLE_DEVICES: mine.join(","),
@@ -216,17 +217,6 @@ export class LocalBackend implements RunnerBackend {
   killAll(): void {
     for (const r of this.live) r.kill();
   }
-}
-
-/** The platform's own secrets must not leak into app processes. */
-function filteredParentEnv(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined) continue;
-    if (/^(FAL_|FALPLANE_|DATABASE_URL|PULUMI_|PG)/.test(k)) continue;
-    out[k] = v;
-  }
-  return out;
 }
 
 function detectGpus(): string[] {

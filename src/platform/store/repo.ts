@@ -4,7 +4,9 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Queryable } from "./db";
+import type { z } from "zod";
 import type { AuthMode, CodeSettings, FileEntry, RuntimeScaling } from "../../model/catalog";
+import type { RevisionStatus as RevisionStatusSchema } from "../../contract";
 import type { Scope } from "../keys";
 
 export interface KeyRow {
@@ -30,9 +32,8 @@ export interface AppRow {
   updated_at: Date;
 }
 
-export type { FileEntry };
-
-export type RevisionStatus = "Building" | "Deploying" | "Deployed" | "Failed" | "Suspended";
+/** Declared by the wire contract: the API shows it as it is stored. */
+export type RevisionStatus = z.output<typeof RevisionStatusSchema>;
 
 export interface RevisionRow {
   id: string;

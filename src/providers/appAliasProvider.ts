@@ -1,24 +1,30 @@
 /**
- * Dynamic provider of an app's alias in one environment: which revision it
- * serves, its auth mode and its runtime-tunable scaling.
+ * Dynamic provider of an app's alias in one environment (the AppAlias
+ * resource, components/AppAlias.ts): which revision it serves, its auth mode
+ * and its runtime-tunable scaling.
  *
- * Scaling follows fal's inheritance rule: the code's values apply on the
- * first deploy and when `resetScale` is set; otherwise the live values (which
- * `falctl apps scale` may have changed) are kept, and a difference between
- * code and live values is not a change, so it never shows as a perpetual diff.
+ * Scaling follows fal's inheritance rule (src/model/scaling.ts): the code's
+ * values apply on the first deploy and when `resetScale` is set; otherwise the
+ * live values (which `falctl apps scale` may have changed) are kept, and a
+ * difference between code and live values is not a change, so it never shows
+ * as a perpetual diff.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { clientFor, sameValue, type ConnectionProps } from "./connection";
 import type { AuthMode, RuntimeScaling, StrategyName } from "../model/catalog";
+import { codeScalingApplies, isFirstDeploy, scalingToSend } from "../model/scaling";
 
-export interface AppProps extends ConnectionProps {
+export interface AppAliasProps extends ConnectionProps {
   readonly appName: string;
   readonly environment: string;
+  /** The revision the alias serves. */
   readonly revisionId: string;
   readonly authMode: AuthMode;
+  /** How the alias moves to a new revision. */
   readonly strategy: StrategyName;
   /** The code's runtime-tunable values. */
   readonly scaling: RuntimeScaling;
+  /** Apply `scaling` over the live values. */
   readonly resetScale: boolean;
   /** A new value restarts the app's runners (a rollout). */
   readonly rolloutTrigger: string;
@@ -28,14 +34,14 @@ export interface AppProps extends ConnectionProps {
   readonly revisionHistoryLimit: number;
 }
 
-export interface AppOuts extends AppProps {
+export interface AppAliasOuts extends AppAliasProps {
   readonly endpointId: string;
   readonly alias: string;
   /** Scaling as the platform applies it (after inheritance). */
   readonly liveScaling: RuntimeScaling;
 }
 
-export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
+export const appAliasProvider: pulumi.dynamic.ResourceProvider<AppAliasProps, AppAliasOuts> = {
   async diff(_id, olds, news) {
     const replaces: string[] = [];
     if (olds.appName !== news.appName) replaces.push("appName");
@@ -44,7 +50,8 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
     if (olds.revisionId !== news.revisionId) changes.push("revisionId");
     if (olds.authMode !== news.authMode) changes.push("authMode");
     if (olds.strategy !== news.strategy) changes.push("strategy");
-    if (news.resetScale && !sameValue(olds.liveScaling, news.scaling)) changes.push("scaling");
+    // The resource exists, so this is never a first deploy: only resetScale makes a code/live difference a change.
+    if (codeScalingApplies(false, news.resetScale) && !sameValue(olds.liveScaling, news.scaling)) changes.push("scaling");
     if (olds.resetScale !== news.resetScale) changes.push("resetScale");
     if ((olds.rolloutTrigger ?? "") !== news.rolloutTrigger) changes.push("rolloutTrigger");
     if ((olds.forceRollout ?? false) !== news.forceRollout) changes.push("forceRollout");
@@ -71,12 +78,11 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
     // A first deploy takes the code's values; an app already live (made outside this
     // stack, or imported) keeps its runtime-tunable values unless resetScale.
     const existing = await client.findApp(inputs.appName, inputs.environment);
-    const firstDeploy = !existing || existing.revision === null;
     const app = await client.updateApp(inputs.appName, inputs.environment, {
       revision_id: inputs.revisionId,
       strategy: inputs.strategy,
       auth_mode: inputs.authMode,
-      scaling: firstDeploy || inputs.resetScale ? inputs.scaling : undefined,
+      scaling: scalingToSend(isFirstDeploy(existing), inputs.scaling, inputs.resetScale),
     });
     await pruneRevisions(inputs);
     return {
@@ -92,7 +98,8 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
       revision_id: news.revisionId,
       strategy: news.strategy,
       auth_mode: news.authMode,
-      scaling: news.resetScale ? news.scaling : undefined,
+      // The alias this stack created has served a revision since: never a first deploy.
+      scaling: scalingToSend(false, news.scaling, news.resetScale),
     });
     if ((olds.rolloutTrigger ?? "") !== news.rolloutTrigger) {
       await client.rollout(news.appName, news.environment, news.forceRollout);
@@ -119,7 +126,7 @@ export const appProvider: pulumi.dynamic.ResourceProvider<AppProps, AppOuts> = {
 };
 
 /** Deletes the oldest inactive revisions beyond revisionHistoryLimit (0 keeps all). */
-async function pruneRevisions(p: AppProps): Promise<void> {
+async function pruneRevisions(p: AppAliasProps): Promise<void> {
   if (!p.revisionHistoryLimit) return;
   const client = clientFor(p);
   const revs = await client.listRevisions(p.appName, p.environment); // newest first

@@ -1,5 +1,5 @@
 /**
- * The App (alias) dynamic provider, called directly against a live platform
+ * The AppAlias dynamic provider, called directly against a live platform
  * (no Pulumi engine): create and update move the alias with a real rolling
  * switch; scaling follows fal's inheritance rule (live values survive a
  * deploy unless resetScale); read shows drift; delete removes the app.
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
-import { appProvider as provider, type AppOuts, type AppProps } from "../../src/providers/appProvider";
+import { appAliasProvider as provider, type AppAliasOuts, type AppAliasProps } from "../../src/providers/appAliasProvider";
 import { revisionProvider } from "../../src/providers/revisionProvider";
 import { collectAppFiles } from "../../src/model/files";
 import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS, type RuntimeScaling } from "../../src/model/catalog";
@@ -53,7 +53,7 @@ async function newRevision(): Promise<string> {
   return res.id;
 }
 
-function props(revisionId: string, over: Partial<AppProps> = {}): AppProps {
+function props(revisionId: string, over: Partial<AppAliasProps> = {}): AppAliasProps {
   return {
     platformUrl: p.url,
     apiKey: p.key,
@@ -71,9 +71,9 @@ function props(revisionId: string, over: Partial<AppProps> = {}): AppProps {
   };
 }
 
-describe("app provider", () => {
+describe("app alias provider", () => {
   let id: string;
-  let outs: AppOuts;
+  let outs: AppAliasOuts;
   let rev1: string;
   let rev2: string;
 
@@ -113,7 +113,7 @@ describe("app provider", () => {
     // Read (refresh) shows the live value.
     const read = await provider.read!(id, outs);
     expect(read.props!.liveScaling.max_concurrency).toBe(5);
-    outs = read.props as AppOuts;
+    outs = read.props as AppAliasOuts;
     // Code says 3, live says 5: without resetScale that is not a change.
     expect(await provider.diff!(id, outs, props(rev2))).toMatchObject({ changes: false, replaces: [] });
 
@@ -147,7 +147,7 @@ describe("app provider", () => {
     expect(read.props!.revisionId).toBe(rev1);
     expect(read.props!.liveScaling.keep_alive).toBe(30);
     // The next up puts the alias back on the code's revision.
-    expect((await provider.diff!(id, read.props as AppOuts, props(rev2, { authMode: "shared", resetScale: true }))).changes).toBe(true);
+    expect((await provider.diff!(id, read.props as AppAliasOuts, props(rev2, { authMode: "shared", resetScale: true }))).changes).toBe(true);
   });
 
   it("revisionHistoryLimit prunes the oldest inactive revisions and keeps the active one", async () => {

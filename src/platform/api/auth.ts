@@ -1,0 +1,46 @@
+/**
+ * Who is calling: `Authorization: Key <key_id>:<key_secret>` resolved to a
+ * stored key (through the routing cache, so the gateway's hot path does not
+ * hit the database). The management API needs an ADMIN key except for
+ * GET /v1/me; the gateway lets the app's auth mode decide.
+ */
+import type { FastifyRequest, onRequestAsyncHookHandler } from "fastify";
+import type { KeyRow } from "../store/repo";
+import type { ResolveCache } from "../gateway/resolveCache";
+import { PlatformError } from "../errors";
+import { parseAuthorization, secretMatches } from "../keys";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The caller's key, set on every /v1 request. */
+    principal?: KeyRow;
+  }
+}
+
+/** The caller's key, or undefined when none was sent. Throws 401 for a wrong one. */
+export type Authenticate = (req: FastifyRequest) => Promise<KeyRow | undefined>;
+
+export function keyAuthenticator(cache: ResolveCache): Authenticate {
+  return async (req) => {
+    const header = req.headers.authorization;
+    if (!header) return undefined;
+    const parsed = parseAuthorization(header);
+    const key = parsed && (await cache.key(parsed.keyId));
+    if (!parsed || !key || key.revoked_at || !secretMatches(parsed.secret, key.secret_hash)) {
+      throw new PlatformError(401, "unauthorized", "invalid API key");
+    }
+    return key;
+  };
+}
+
+/** onRequest hook of /v1: a key is required, and it must be ADMIN except to ask who it is. */
+export function adminOnly(authenticate: Authenticate): onRequestAsyncHookHandler {
+  return async (req) => {
+    const key = await authenticate(req);
+    if (!key) throw new PlatformError(401, "unauthorized", "missing API key: send 'Authorization: Key <key_id>:<key_secret>'");
+    req.principal = key;
+    if (key.scope !== "ADMIN" && !(req.method === "GET" && req.url.startsWith("/v1/me"))) {
+      throw new PlatformError(403, "forbidden", `key ${key.key_id} has scope ${key.scope}; this call needs ADMIN`);
+    }
+  };
+}
