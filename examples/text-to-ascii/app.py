@@ -72,7 +72,7 @@ _FONT_SOURCE: dict[str, tuple[str, ...]] = {
 
 
 class TextToAscii(falplane.App):
-    machine_type = "cpu-small"  # hint only
+    machine_type = "S"  # hint only (the spec's machineType decides)
     keep_alive = 300  # hint only
 
     def setup(self) -> None:

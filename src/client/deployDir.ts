@@ -10,6 +10,8 @@ import { collectAppFiles } from "../model/files";
 import { resolveRequirements } from "../model/requirements";
 import {
   CODE_SETTINGS_DEFAULTS,
+  DEFAULT_AUTH_MODE,
+  DEFAULT_STRATEGY,
   RUNTIME_SCALING_DEFAULTS,
   type AuthMode,
   type CodeSettings,
@@ -56,7 +58,7 @@ export async function deployDirectory(client: PlatformClient, o: DeployDirOption
     // requirements.txt beside the app counts unless the caller names the requirements.
     code_settings: { ...CODE_SETTINGS_DEFAULTS, ...o.codeSettings, requirements: resolveRequirements(o.dir, o.codeSettings?.requirements) },
     scaling,
-    auth_mode: o.authMode ?? "private",
+    auth_mode: o.authMode ?? DEFAULT_AUTH_MODE,
     message: o.message,
   });
   if (revision.build.status !== "READY") {
@@ -65,7 +67,7 @@ export async function deployDirectory(client: PlatformClient, o: DeployDirOption
   }
   const app = await client.updateApp(o.name, env, {
     revision_id: revision.id,
-    strategy: o.strategy ?? "rolling",
+    strategy: o.strategy ?? DEFAULT_STRATEGY,
     scaling,
     auth_mode: o.authMode,
   });

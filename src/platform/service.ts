@@ -14,6 +14,7 @@ import { PlatformError, conflict, invalid, notFound } from "./errors";
 import type { RunnerManager } from "./runners";
 import { RunnerStartError, type LocalBackend } from "./runners";
 import {
+  DEFAULT_STRATEGY,
   RUNTIME_SCALING_DEFAULTS,
   type AuthMode,
   type CodeSettings,
@@ -202,7 +203,7 @@ export class PlatformService {
       const rev = await repo.getRevision(this.db, input.revision_id);
       if (!rev || rev.app_id !== app.id) throw notFound(`revision '${input.revision_id}' of app '${name}' (${env})`);
       this.checkHostable(rev.code_settings.machine_types);
-      const strategy = input.strategy ?? "rolling";
+      const strategy = input.strategy ?? DEFAULT_STRATEGY;
       const log = this.log.child({ app: name, env, revision: rev.id, strategy });
 
       if (strategy === "rolling") {
