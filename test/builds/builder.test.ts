@@ -8,13 +8,11 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDb, type Db } from "../../src/platform/store/db";
+import type { Db } from "../../src/platform/store/db";
 import { migrate } from "../../src/platform/store/migrations";
 import { BuildFailedError, EnvironmentBuilder } from "../../src/platform/builds/builder";
 import { createLogger } from "../../src/platform/log";
-import { testPostgresServer } from "../helpers/platform";
-import { createTestDatabase, dropTestDatabase } from "../helpers/postgres";
-import { DATABASES, beforeAllOrFailEach } from "../platform/support";
+import { DATABASES, beforeAllOrFailEach, openTestDb } from "../platform/support";
 
 const FIGLET = ["pyfiglet==1.0.4"];
 
@@ -27,19 +25,10 @@ describe.each(DATABASES)("environment builds on %s", (database) => {
 
   beforeAllOrFailEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "falplane-builds-"));
-    if (database === "postgres") {
-      const server = testPostgresServer();
-      const url = await createTestDatabase(server);
-      db = await openDb({ databaseUrl: url, dataDir: "/nonexistent" });
-      cleanup = () => dropTestDatabase(server, url);
-    } else {
-      db = await openDb({ dataDir: join(dir, "pglite") });
-      cleanup = async () => undefined;
-    }
+    ({ db, close: cleanup } = await openTestDb(database));
     await migrate(db);
   });
   afterAll(async () => {
-    await db?.close();
     await cleanup?.();
     rmSync(dir, { recursive: true, force: true });
   });

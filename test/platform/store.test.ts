@@ -14,27 +14,17 @@ import * as repo from "../../src/platform/store/repo";
 import { RUNTIME_SCALING_DEFAULTS } from "../../src/model/catalog";
 import { testPostgresServer } from "../helpers/platform";
 import { createTestDatabase, dropTestDatabase } from "../helpers/postgres";
-import { DATABASES, beforeAllOrFailEach } from "./support";
+import { DATABASES, beforeAllOrFailEach, openTestDb } from "./support";
 
 describe.each(DATABASES)("store on %s", (database) => {
   let db: Db;
-  let cleanup: () => Promise<void>;
+  let close: () => Promise<void>;
 
   beforeAllOrFailEach(async () => {
-    if (database === "postgres") {
-      const server = testPostgresServer();
-      const url = await createTestDatabase(server);
-      db = await openDb({ databaseUrl: url, dataDir: "/nonexistent" });
-      cleanup = () => dropTestDatabase(server, url);
-    } else {
-      const dir = mkdtempSync(join(tmpdir(), "falplane-store-"));
-      db = await openDb({ dataDir: join(dir, "pglite") });
-      cleanup = async () => rmSync(dir, { recursive: true, force: true });
-    }
+    ({ db, close } = await openTestDb(database));
   });
   afterAll(async () => {
-    await db?.close();
-    await cleanup?.();
+    await close?.();
   });
 
   it(`is ${database}`, () => {

@@ -11,6 +11,9 @@ import { ApiError, type PlatformClient } from "../../src/client/client";
 import type { App, CreateRevisionRequest, Revision } from "../../src/client/types";
 import { uploadFiles } from "../../src/client/upload";
 import { collectAppFiles } from "../../src/model/files";
+import { openDb, type Db } from "../../src/platform/store/db";
+import { testPostgresServer } from "../helpers/platform";
+import { createTestDatabase, dropTestDatabase } from "../helpers/postgres";
 import {
   CODE_SETTINGS_DEFAULTS,
   RUNTIME_SCALING_DEFAULTS,
@@ -44,6 +47,23 @@ export function beforeAllOrFailEach(fn: () => Promise<void>): void {
   beforeEach(() => {
     if (error) throw error;
   });
+}
+
+/**
+ * A fresh database of one variant: a new database on the test PostgreSQL
+ * server, or a PGlite data directory in a temp folder. `close()` closes it
+ * and drops (or deletes) it.
+ */
+export async function openTestDb(database: Database): Promise<{ db: Db; close(): Promise<void> }> {
+  if (database === "postgres") {
+    const server = testPostgresServer();
+    const url = await createTestDatabase(server);
+    const db = await openDb({ databaseUrl: url, dataDir: "/nonexistent" });
+    return { db, close: async () => (await db.close(), await dropTestDatabase(server, url)) };
+  }
+  const dir = mkdtempSync(join(tmpdir(), "falplane-db-"));
+  const db = await openDb({ dataDir: join(dir, "pglite") });
+  return { db, close: async () => (await db.close(), rmSync(dir, { recursive: true, force: true })) };
 }
 
 /** Temp directories a test file made; `removeAll()` in afterAll. */
