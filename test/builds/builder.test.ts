@@ -12,7 +12,7 @@ import type { Db } from "../../src/platform/store/db";
 import { migrate } from "../../src/platform/store/migrations";
 import { BuildFailedError, EnvironmentBuilder } from "../../src/platform/builds/builder";
 import { createLogger } from "../../src/platform/log";
-import { DATABASES, beforeAllOrFailEach, openTestDb } from "../platform/support";
+import { DATABASES, beforeAllOrFailEach, openTestDb } from "../helpers/support";
 
 const FIGLET = ["pyfiglet==1.0.4"];
 

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { parseStackSpec, SpecError } from "../../src/model/appSpec";
 import { MACHINE_TYPE_NAMES } from "../../src/model/catalog";
 import { resolveSettings } from "../../components/FalApp";
-import { TempDirs } from "../platform/support";
+import { TempDirs } from "../helpers/support";
 
 const FILE = "stacks/apps.staging.yaml";
 

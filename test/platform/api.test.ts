@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 import { PlatformClient } from "../../src/client/client";
-import { DATABASES, beforeAllOrFailEach, TempDirs, apiError, createRevision, raw } from "./support";
+import { DATABASES, beforeAllOrFailEach, TempDirs, apiError, createRevision, raw } from "../helpers/support";
 
 describe.each(DATABASES)("platform API on %s", (database) => {
   let p: TestPlatform;

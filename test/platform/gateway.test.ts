@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 import * as repo from "../../src/platform/store/repo";
 import { hashSecret } from "../../src/platform/keys";
-import { DATABASES, beforeAllOrFailEach, TempDirs, deploy, raw } from "./support";
+import { DATABASES, beforeAllOrFailEach, TempDirs, deploy, raw } from "../helpers/support";
 
 describe.each(DATABASES)("sync gateway auth modes on %s", (database) => {
   let p: TestPlatform;

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { startTestPlatform, testPostgresServer, type TestPlatform } from "../helpers/platform";
 import { createTestDatabase, dropTestDatabase } from "../helpers/postgres";
 import { PlatformClient } from "../../src/client/client";
-import { DATABASES, TempDirs, deploy } from "./support";
+import { DATABASES, TempDirs, deploy } from "../helpers/support";
 
 describe.each(DATABASES)("restarting the platform on %s", (database) => {
   const dirs = new TempDirs();

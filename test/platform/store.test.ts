@@ -14,7 +14,7 @@ import * as repo from "../../src/platform/store/repo";
 import { RUNTIME_SCALING_DEFAULTS } from "../../src/model/catalog";
 import { testPostgresServer } from "../helpers/platform";
 import { createTestDatabase, dropTestDatabase } from "../helpers/postgres";
-import { DATABASES, beforeAllOrFailEach, openTestDb } from "./support";
+import { DATABASES, beforeAllOrFailEach, openTestDb } from "../helpers/support";
 
 describe.each(DATABASES)("store on %s", (database) => {
   let db: Db;

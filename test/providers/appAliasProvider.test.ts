@@ -12,7 +12,7 @@ import { appAliasProvider as provider, type AppAliasOuts, type AppAliasProps } f
 import { revisionProvider } from "../../src/providers/revisionProvider";
 import { collectAppFiles } from "../../src/model/files";
 import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS, type RuntimeScaling } from "../../src/model/catalog";
-import { TempDirs } from "../platform/support";
+import { TempDirs } from "../helpers/support";
 
 const APP = "ascii";
 const ENV = "staging";

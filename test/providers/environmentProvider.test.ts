@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 import { environmentProvider as provider, type EnvironmentProps } from "../../src/providers/environmentProvider";
-import { TempDirs, createRevision } from "../platform/support";
+import { TempDirs, createRevision } from "../helpers/support";
 
 let p: TestPlatform;
 const dirs = new TempDirs();

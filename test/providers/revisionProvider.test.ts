@@ -10,7 +10,7 @@ import { startTestPlatform, type TestPlatform } from "../helpers/platform";
 import { revisionProvider as provider, type RevisionOuts, type RevisionProps } from "../../src/providers/revisionProvider";
 import { collectAppFiles } from "../../src/model/files";
 import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS } from "../../src/model/catalog";
-import { TempDirs } from "../platform/support";
+import { TempDirs } from "../helpers/support";
 
 let p: TestPlatform;
 const dirs = new TempDirs();

@@ -10,6 +10,10 @@ Lifecycle (threads in brackets):
 
 Exit codes: 0 clean shutdown, 2 bad invocation/config, 3 setup() raised,
 4 entrypoint unusable, 5 teardown() raised.
+
+One file on purpose (about 490 lines): it is the whole harness, standard
+library only, and reads top to bottom as the reference implementation of the
+runner protocol; splitting it would scatter the lifecycle above.
 """
 
 from __future__ import annotations

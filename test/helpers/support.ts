@@ -12,8 +12,8 @@ import type { App, CreateRevisionRequest, Revision } from "../../src/client/type
 import { uploadFiles } from "../../src/client/upload";
 import { collectAppFiles } from "../../src/model/files";
 import { openDb, type Db } from "../../src/platform/store/db";
-import { testPostgresServer } from "../helpers/platform";
-import { createTestDatabase, dropTestDatabase } from "../helpers/postgres";
+import { testPostgresServer } from "./platform";
+import { createTestDatabase, dropTestDatabase } from "./postgres";
 import {
   CODE_SETTINGS_DEFAULTS,
   RUNTIME_SCALING_DEFAULTS,
