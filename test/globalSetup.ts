@@ -1,7 +1,7 @@
 /**
  * Runs once per `vitest run`, before any worker starts: finds a PostgreSQL
  * server for the tests' postgres variants and hands its URL to the workers
- * (`inject("falplanePostgres")`, see test/helpers/platform.ts).
+ * (`inject("falplanePostgres")`, see test/helpers/testPlatform.ts).
  *
  * - TEST_DATABASE_URL set: that server is used as it is.
  * - else, Debian's server binaries installed (/usr/lib/postgresql/<v>/bin):

@@ -199,7 +199,7 @@ async function recoverFromDeadProcesses(db: Db, log: Logger): Promise<void> {
 async function bootstrap(db: Db, owner: string, bootstrapKey?: string): Promise<string | undefined> {
   await repo.ensureEnvironment(db, owner, "main");
   return db.transaction(async (tx) => {
-    await tx.query("SELECT pg_advisory_xact_lock(7412002)");
+    await repo.lockKeyBootstrap(tx);
     if ((await repo.countKeys(tx)) > 0) return undefined;
     let keyId: string;
     let secret: string;

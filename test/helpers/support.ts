@@ -12,7 +12,7 @@ import type { App, CreateRevisionRequest, Revision } from "../../src/client/type
 import { uploadFiles } from "../../src/client/upload";
 import { collectAppFiles } from "../../src/model/files";
 import { openDb, type Db } from "../../src/platform/store/db";
-import { testPostgresServer } from "./platform";
+import { testPostgresServer } from "./testPlatform";
 import { createTestDatabase, dropTestDatabase } from "./postgres";
 import {
   CODE_SETTINGS_DEFAULTS,

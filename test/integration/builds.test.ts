@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendFileSync, cpSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { createTestProject, type TestProject } from "../helpers/project";
 import { FIXTURE_APPS } from "../helpers/deploy";
 

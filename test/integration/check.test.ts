@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { createTestProject, exampleSpec, type TestProject } from "../helpers/project";
 import { filesFingerprint } from "../../src/check";
 import { collectAppFiles } from "../../src/model/files";

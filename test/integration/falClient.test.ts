@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFalClient, ApiError } from "@fal-ai/client";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { deployWorker } from "../helpers/deploy";
 import { PROXY_PATH } from "../../src/platform/gateway/routes";
 

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { createTestProject, exampleSpec, type TestProject } from "../helpers/project";
 
 let platform: TestPlatform;

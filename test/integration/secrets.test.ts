@@ -4,7 +4,7 @@
  * a changed value updates the secret, and removing one unsets it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { createTestProject, exampleSpec, type TestProject } from "../helpers/project";
 
 let platform: TestPlatform;

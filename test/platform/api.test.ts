@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { PlatformClient } from "../../src/client/client";
 import { DATABASES, beforeAllOrFailEach, TempDirs, apiError, createRevision, raw } from "../helpers/support";
 

@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { DATABASES, beforeAllOrFailEach, TempDirs, apiError, crashingAppSource, createRevision, deploy, revisionBody, uploadDir } from "../helpers/support";
 
 const ENV = "deploys";

@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import * as repo from "../../src/platform/store/repo";
 import { hashSecret } from "../../src/platform/keys";
 import { DATABASES, beforeAllOrFailEach, TempDirs, deploy, raw } from "../helpers/support";

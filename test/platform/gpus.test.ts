@@ -6,7 +6,7 @@
  * error. No GPU here, so the machine's GPU list is configured.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { deployWorker } from "../helpers/deploy";
 import { ApiError } from "../../src/client/client";
 

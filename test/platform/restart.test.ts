@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestPlatform, testPostgresServer, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, testPostgresServer, type TestPlatform } from "../helpers/testPlatform";
 import { createTestDatabase, dropTestDatabase } from "../helpers/postgres";
 import { PlatformClient } from "../../src/client/client";
 import { DATABASES, TempDirs, deploy } from "../helpers/support";

@@ -12,7 +12,7 @@ import { openDb, type Db } from "../../src/platform/store/db";
 import { MIGRATIONS, migrate } from "../../src/platform/store/migrations";
 import * as repo from "../../src/platform/store/repo";
 import { RUNTIME_SCALING_DEFAULTS } from "../../src/model/catalog";
-import { testPostgresServer } from "../helpers/platform";
+import { testPostgresServer } from "../helpers/testPlatform";
 import { createTestDatabase, dropTestDatabase } from "../helpers/postgres";
 import { DATABASES, beforeAllOrFailEach, openTestDb } from "../helpers/support";
 

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { appAliasProvider as provider, type AppAliasOuts, type AppAliasProps } from "../../src/providers/appAliasProvider";
 import { revisionProvider } from "../../src/providers/revisionProvider";
 import { collectAppFiles } from "../../src/model/files";

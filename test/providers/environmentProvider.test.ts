@@ -3,7 +3,7 @@
  * (no Pulumi engine): what `pulumi up`, `refresh` and `destroy` would do.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { environmentProvider as provider, type EnvironmentProps } from "../../src/providers/environmentProvider";
 import { TempDirs, createRevision } from "../helpers/support";
 

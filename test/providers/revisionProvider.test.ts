@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { revisionProvider as provider, type RevisionOuts, type RevisionProps } from "../../src/providers/revisionProvider";
 import { collectAppFiles } from "../../src/model/files";
 import { CODE_SETTINGS_DEFAULTS, RUNTIME_SCALING_DEFAULTS } from "../../src/model/catalog";

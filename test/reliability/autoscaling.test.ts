@@ -4,7 +4,7 @@
  * and back down to min_concurrency after keep_alive.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { deployWorker } from "../helpers/deploy";
 import { result, submit, waitDone, type QueueTarget } from "../helpers/queue";
 

@@ -12,7 +12,7 @@ import { PlatformClient } from "../../src/client/client";
 import { startPlatformProcess, type PlatformProcess } from "../helpers/platformProcess";
 import { deployWorker } from "../helpers/deploy";
 import { result, status, submit, waitDone } from "../helpers/queue";
-import { TEST_ADMIN_KEY } from "../helpers/platform";
+import { TEST_ADMIN_KEY } from "../helpers/testPlatform";
 
 const dataDir = mkdtempSync(join(tmpdir(), "falplane-crash-"));
 const running: PlatformProcess[] = [];

@@ -14,7 +14,7 @@ import { startPlatformProcess, type PlatformProcess } from "../helpers/platformP
 import { createTestDatabase, dropTestDatabase } from "../helpers/postgres";
 import { deployWorker } from "../helpers/deploy";
 import { readLedger, submit } from "../helpers/queue";
-import { TEST_ADMIN_KEY } from "../helpers/platform";
+import { TEST_ADMIN_KEY } from "../helpers/testPlatform";
 
 const work = mkdtempSync(join(tmpdir(), "falplane-shared-"));
 const running: PlatformProcess[] = [];

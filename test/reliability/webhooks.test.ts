@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { startTestPlatform, type TestPlatform } from "../helpers/platform";
+import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { deployWorker } from "../helpers/deploy";
 import { submit, type QueueTarget } from "../helpers/queue";
 

@@ -98,6 +98,14 @@ export async function revokeKey(q: Queryable, owner: string, keyId: string): Pro
   return rows.length > 0;
 }
 
+/**
+ * Serialises the first-key check of platform processes starting at once on one
+ * database (held until the transaction ends), so only one creates the first key.
+ */
+export async function lockKeyBootstrap(tx: Queryable): Promise<void> {
+  await tx.query("SELECT pg_advisory_xact_lock(7412002)");
+}
+
 export async function countKeys(q: Queryable): Promise<number> {
   const [r] = await q.query<{ n: string }>("SELECT count(*)::text AS n FROM api_keys");
   return Number(r.n);
