@@ -8,8 +8,6 @@ import { join, relative, sep } from "node:path";
 
 import type { FileEntry } from "./catalog";
 
-export type { FileEntry };
-
 /** Names never uploaded: caches, VCS data, virtualenvs, dependencies. */
 const IGNORED = new Set(["__pycache__", ".git", ".venv", "venv", "node_modules", ".pytest_cache", ".mypy_cache", ".DS_Store"]);
 

@@ -177,7 +177,7 @@ export class PlatformService {
     });
     // A reused revision whose environment is still there keeps it.
     const own = rev.build_id && !input.no_cache ? await this.builder.usableBuild(rev.build_id) : undefined;
-    const build = own ?? (await this.builder.ensure(spec, input.no_cache));
+    const build = own ?? (await this.builder.ensure(spec, input.no_cache, plan));
     await setRevisionBuild(this.db, rev.id, build);
     const cache = input.no_cache ? "disabled" : own || plan.ready?.id === build.id ? "hit" : plan.building?.id === build.id ? "joined" : "miss";
     const status = build.status === "BUILDING" ? "Building" : rev.status === "Building" ? "Deploying" : rev.status;

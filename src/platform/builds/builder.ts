@@ -120,12 +120,14 @@ export class EnvironmentBuilder {
   /**
    * The environment for a spec: a ready build (cache hit, unless noCache), the
    * running build of the same key (joined), or a new build started now. Does
-   * not wait; `waitReady` does.
+   * not wait; `waitReady` does. `known` is a plan of this spec the caller
+   * just made (the revision call plans before it stores anything): the first
+   * try uses it instead of planning again.
    */
-  async ensure(spec: EnvironmentSpec, noCache = false): Promise<BuildRow> {
+  async ensure(spec: EnvironmentSpec, noCache = false, known?: BuildPlan): Promise<BuildRow> {
     const { db, log } = this.opts;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const plan = await this.plan(spec);
+      const plan = attempt === 0 && known ? known : await this.plan(spec);
       if (plan.ready && !noCache) return plan.ready;
       await bs.failStaleBuilds(db, this.store, this.opts.staleMs ?? 30_000);
       if (plan.building && !(await this.isStale(plan.building))) return plan.building;

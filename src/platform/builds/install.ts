@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import type { Installer, PythonTarget } from "./toolchain";
 import { appProcessEnv } from "../childEnv";
+import { eachLine } from "../lines";
 
 export interface InstallOptions {
   /** Directory to create the environment in (must not exist). */
@@ -65,24 +66,15 @@ function step(name: string, cmd: string, args: readonly string[], onLine: (line:
     });
     const lines: string[] = [];
     for (const stream of [child.stdout, child.stderr]) {
-      let buf = "";
-      stream.setEncoding("utf8");
-      stream.on("data", (chunk: string) => {
-        buf += chunk;
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl).replace(/\r/g, "");
-          buf = buf.slice(nl + 1);
+      eachLine(
+        stream,
+        (raw) => {
+          const line = raw.replace(/\r/g, "");
           lines.push(line);
           onLine(line);
-        }
-      });
-      stream.on("end", () => {
-        if (buf) {
-          lines.push(buf);
-          onLine(buf);
-        }
-      });
+        },
+        { trailing: true },
+      );
     }
     child.on("error", (err) => reject(new InstallError(name, String(err))));
     child.on("close", (code, signal) => {

@@ -10,6 +10,7 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { MACHINE_TYPES } from "../../model/catalog";
 import { appProcessEnv } from "../childEnv";
+import { eachLine } from "../lines";
 import { RunnerStartError, type RunnerBackend, type RunnerExit, type RunnerLaunch, type StartedRunner } from "./backend";
 import { runnerHealth } from "./runnerHttp";
 
@@ -45,18 +46,11 @@ export class LocalRunner implements StartedRunner {
   ) {
     this.url = `http://${host}:${port}`;
     for (const stream of ["stdout", "stderr"] as const) {
-      let buf = "";
-      child[stream]?.setEncoding("utf8");
-      child[stream]?.on("data", (chunk: string) => {
-        buf += chunk;
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          this.tail.push(line);
-          if (this.tail.length > OUTPUT_TAIL_LINES) this.tail.shift();
-          onOutput?.(id, stream, line);
-        }
+      if (!child[stream]) continue;
+      eachLine(child[stream], (line) => {
+        this.tail.push(line);
+        if (this.tail.length > OUTPUT_TAIL_LINES) this.tail.shift();
+        onOutput?.(id, stream, line);
       });
     }
     this.exited = new Promise((resolve) => {

@@ -6,8 +6,11 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Queryable } from "./db";
+import type { z } from "zod";
+import type { BuildStatus as BuildStatusSchema } from "../../contract/responses";
 
-export type BuildStatus = "BUILDING" | "READY" | "FAILED";
+/** BUILDING, READY or FAILED: the contract's enum, so the store and the API cannot drift apart. */
+export type BuildStatus = z.infer<typeof BuildStatusSchema>;
 
 export interface BuildRow {
   id: string;
