@@ -144,7 +144,27 @@ function postgres() {
   const root = "/usr/lib/postgresql";
   const hasServer = () => existsSync(root) && readdirSync(root).some((v) => existsSync(join(root, v, "bin", "initdb")));
   if (hasServer()) return;
-  say("installing PostgreSQL (apt-get install postgresql)...");
+  if (!aptInstall("postgresql", "PostgreSQL", "until then the tests' postgres variants fail (or set TEST_DATABASE_URL=postgres://... to a server you run)")) return;
+  if (!hasServer()) fail(`apt-get installed postgresql, but there is no ${root}/*/bin/initdb`);
+  say("PostgreSQL installed");
+}
+
+/**
+ * bubblewrap (bwrap) sandboxes runners (src/platform/runners/sandbox.ts);
+ * without it the platform runs them unsandboxed and says so, and the
+ * isolation tests fail.
+ */
+function bubblewrap() {
+  const works = () => spawnSync("bwrap", ["--version"], { stdio: "ignore" }).status === 0;
+  if (works()) return;
+  if (!aptInstall("bubblewrap", "bubblewrap (the runner sandbox)", "until then runners run unsandboxed and the isolation tests fail")) return;
+  if (!works()) fail("apt-get installed bubblewrap, but bwrap does not run");
+  say("bubblewrap installed");
+}
+
+/** Installs a Debian package when this is root on a machine with apt-get; says what to do otherwise. */
+function aptInstall(pkg, what, otherwise) {
+  say(`installing ${what} (apt-get install ${pkg})...`);
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   let hasApt = true;
   try {
@@ -153,18 +173,16 @@ function postgres() {
     hasApt = false;
   }
   if (!isRoot || !hasApt) {
-    say(
-      `  not ${!hasApt ? "on a machine with apt-get" : "running as root"}, so not installing it: run \`sudo apt-get install -y postgresql\` ` +
-        "(or set TEST_DATABASE_URL=postgres://... to a server you run); until then the tests' postgres variants fail",
-    );
-    return;
+    say(`  not ${!hasApt ? "on a machine with apt-get" : "running as root"}, so not installing it: run \`sudo apt-get install -y ${pkg}\`; ${otherwise}`);
+    return false;
   }
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  run("apt-get", ["update"], { env, stdio: ["ignore", "inherit", "inherit"] });
-  run("apt-get", ["install", "-y", "--no-install-recommends", "postgresql"], { env, stdio: ["ignore", "inherit", "inherit"] });
-  if (!hasServer()) fail(`apt-get installed postgresql, but there is no ${root}/*/bin/initdb`);
-  say("PostgreSQL installed");
+  if (!aptUpdated) run("apt-get", ["update"], { env, stdio: ["ignore", "inherit", "inherit"] });
+  aptUpdated = true;
+  run("apt-get", ["install", "-y", "--no-install-recommends", pkg], { env, stdio: ["ignore", "inherit", "inherit"] });
+  return true;
 }
+let aptUpdated = false;
 
 const engineOnly = process.argv.includes("--engine-only");
 if (!engineOnly) npmDependencies();
@@ -172,4 +190,5 @@ const dir = engine();
 if (!engineOnly) python();
 if (!engineOnly) uv();
 if (!engineOnly) postgres();
+if (!engineOnly) bubblewrap();
 say(`ready: engine v${PULUMI_VERSION} in ${dir}`);

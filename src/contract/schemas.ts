@@ -11,6 +11,8 @@ import { z } from "zod";
 import {
   AUTH_MODES,
   MACHINE_TYPE_NAMES,
+  REGION_BOUNDS,
+  boundedInt,
   NAME_PATTERN,
   NAME_RULE,
   SECRET_NAME_PATTERN,
@@ -29,28 +31,73 @@ const name = z.string().max(63).regex(NAME_PATTERN, NAME_RULE);
 /** What a key may do: API calls apps; ADMIN also manages the platform. */
 export const KeyScope = z.enum(["API", "ADMIN"]);
 
+/** Most permission bits a file mode may carry (rwx for all, setuid, setgid, sticky). */
+const MAX_FILE_MODE = 0o7777;
 /** One file of a revision: its content's hash (uploaded before) and its mode. */
-export const FileEntryBody = z.strictObject({ hash: z.string().regex(SHA256_PATTERN, "sha256 hex"), mode: z.number().int() });
+export const FileEntryBody = z.strictObject({
+  hash: z.string().regex(SHA256_PATTERN, "sha256 hex"),
+  mode: z.number().int().min(0).max(MAX_FILE_MODE, `must be a file mode from 0 to 0o7777 (${MAX_FILE_MODE})`),
+});
 
+/** Most files one revision may have, and the longest name one may have. */
+export const FILE_LIMITS = { maxFiles: 10000, maxPathLength: 1024 } as const;
+
+/**
+ * Why a revision's file name is refused; undefined when it is fine. Runners
+ * unpack the files under their revision's directory, so a name must stay
+ * inside it: a relative POSIX path with no `..`, `.` or empty segment.
+ */
+export function filePathProblem(path: string): string | undefined {
+  if (path.length === 0) return "file name is empty";
+  if (path.length > FILE_LIMITS.maxPathLength) return `file name is longer than ${FILE_LIMITS.maxPathLength} characters`;
+  if (path.includes("\0")) return "file name contains a NUL character";
+  if (path.includes("\\")) return "file name contains a backslash; use / between directories";
+  if (path.startsWith("/")) return "file name must be a relative path inside the revision, not absolute";
+  const segments = path.split("/");
+  if (segments.some((s) => s === "")) return "file name has an empty segment (a leading, trailing or doubled /)";
+  if (segments.some((s) => s === "..")) return "file name must not contain a .. segment (it would leave the revision)";
+  if (segments.some((s) => s === ".")) return "file name must not contain a . segment";
+  return undefined;
+}
+
+/** A revision's files: path → entry; each path checked by filePathProblem, the count bounded. */
+const RevisionFiles = z.record(z.string(), FileEntryBody).superRefine((files, ctx) => {
+  const paths = Object.keys(files);
+  if (paths.length > FILE_LIMITS.maxFiles) {
+    ctx.addIssue({ code: "custom", message: `at most ${FILE_LIMITS.maxFiles} files, got ${paths.length}` });
+    return;
+  }
+  for (const path of paths) {
+    const problem = filePathProblem(path);
+    if (problem) ctx.addIssue({ code: "custom", path: [path], message: `${JSON.stringify(path)}: ${problem}` });
+  }
+});
+
+/** Regions a runner may be placed in: a bounded list of short names. */
+const regions = z
+  .array(z.string().min(1).max(REGION_BOUNDS.maxLength, `a region name has at most ${REGION_BOUNDS.maxLength} characters`))
+  .max(REGION_BOUNDS.maxCount, `at most ${REGION_BOUNDS.maxCount} regions`);
+
+/** Each value's range is catalog.ts's SCALING_BOUNDS, the one the stack spec uses too. */
 export const RuntimeScalingBody = z.strictObject({
-  keep_alive: z.number().int().min(0),
-  min_concurrency: z.number().int().min(0),
-  max_concurrency: z.number().int().min(0),
-  concurrency_buffer: z.number().int().min(0),
-  concurrency_buffer_perc: z.number().int().min(0).max(100),
-  scaling_delay: z.number().int().min(0),
-  request_timeout: z.number().int().min(1),
-  regions: z.array(z.string()),
+  keep_alive: boundedInt("keep_alive"),
+  min_concurrency: boundedInt("min_concurrency"),
+  max_concurrency: boundedInt("max_concurrency"),
+  concurrency_buffer: boundedInt("concurrency_buffer"),
+  concurrency_buffer_perc: boundedInt("concurrency_buffer_perc"),
+  scaling_delay: boundedInt("scaling_delay"),
+  request_timeout: boundedInt("request_timeout"),
+  regions,
 });
 
 const requirements = z.array(z.string().min(1).max(1000)).max(1000).default([]);
 const pythonVersion = z.string().regex(PYTHON_VERSION_PATTERN, "a Python version such as 3.11").nullable().default(null);
 
 export const CodeSettingsBody = z.strictObject({
-  max_multiplexing: z.number().int().min(1),
-  startup_timeout: z.number().int().min(1),
-  machine_types: z.array(z.enum(MACHINE_TYPE_NAMES as [string, ...string[]])).min(1),
-  num_gpus: z.number().int().min(0),
+  max_multiplexing: boundedInt("max_multiplexing"),
+  startup_timeout: boundedInt("startup_timeout"),
+  machine_types: z.array(z.enum(MACHINE_TYPE_NAMES as [string, ...string[]])).min(1).max(MACHINE_TYPE_NAMES.length),
+  num_gpus: boundedInt("num_gpus"),
   requirements,
   python_version: pythonVersion,
 });
@@ -59,7 +106,7 @@ export const CreateEnvironmentBody = z.strictObject({ name });
 
 export const CreateRevisionBody = z.strictObject({
   source_object: z.string().regex(SOURCE_OBJECT_PATTERN, SOURCE_OBJECT_RULE),
-  files: z.record(z.string().min(1), FileEntryBody),
+  files: RevisionFiles,
   code_settings: CodeSettingsBody,
   scaling: RuntimeScalingBody,
   auth_mode: z.enum(AUTH_MODES),

@@ -4,6 +4,7 @@
  * and what is allowed, so a reviewer can fix the spec from the message alone.
  */
 import { readFileSync } from "node:fs";
+import { posix, win32 } from "node:path";
 import { LineCounter, parseDocument, isNode } from "yaml";
 import { z } from "zod";
 import {
@@ -11,12 +12,15 @@ import {
   MACHINE_TYPE_NAMES,
   NAME_PATTERN,
   PYTHON_VERSION_PATTERN,
+  REGION_BOUNDS,
   SECRET_NAME_PATTERN,
   SECRET_NAME_RULE,
   SOURCE_OBJECT_PATTERN,
   SOURCE_OBJECT_RULE,
   STRATEGIES,
+  boundedInt,
   kebabCase,
+  type BoundedField,
 } from "./catalog";
 
 const nameSchema = z
@@ -24,27 +28,44 @@ const nameSchema = z
   .max(63)
   .regex(NAME_PATTERN, { message: "must be lowercase letters, digits and single hyphens (e.g. text-to-image)" });
 
-const wholeAtLeast = (min: number) => z.number().int().min(min);
+/** A whole number within catalog.ts's SCALING_BOUNDS for `field`, the range the API enforces too; the error shows the value already. */
+const bounded = (field: BoundedField) => boundedInt(field, false);
+
+/**
+ * Most aliases (`*name`) a spec may expand. A real spec uses a few; a YAML
+ * "billion laughs" document uses them to expand into gigabytes.
+ */
+const MAX_YAML_ALIASES = 100;
+
+/** Why `root` is refused; undefined when it is a relative path that stays inside the project. */
+function rootProblem(root: string): string | undefined {
+  if (root.length === 0) return "must not be empty (leave it out for the source file's directory)";
+  if (root.includes("\0")) return "must not contain a NUL character";
+  if (posix.isAbsolute(root) || win32.isAbsolute(root)) return `must be a relative path inside the project, not an absolute one (got ${JSON.stringify(root)})`;
+  const normal = posix.normalize(root.replace(/\\/g, "/"));
+  if (normal === ".." || normal.startsWith("../")) return `must stay inside the project; ${JSON.stringify(root)} climbs out of it with ..`;
+  return undefined;
+}
 
 export const ScalingSpec = z.strictObject({
   /** Seconds an idle runner is kept. Default 60. */
-  keepAlive: wholeAtLeast(0).optional(),
+  keepAlive: bounded("keep_alive").optional(),
   /** Runners kept running even without traffic. Default 0. */
-  minConcurrency: wholeAtLeast(0).optional(),
+  minConcurrency: bounded("min_concurrency").optional(),
   /** Most runners at once. Default 2. */
-  maxConcurrency: wholeAtLeast(0).optional(),
+  maxConcurrency: bounded("max_concurrency").optional(),
   /** Extra runners kept ahead of demand. Default 0. */
-  concurrencyBuffer: wholeAtLeast(0).optional(),
+  concurrencyBuffer: bounded("concurrency_buffer").optional(),
   /** Extra runners as a percentage of demand. Default 0. */
-  concurrencyBufferPerc: wholeAtLeast(0).max(100).optional(),
+  concurrencyBufferPerc: bounded("concurrency_buffer_perc").optional(),
   /** Seconds a request waits unserved before it triggers a scale-up. Default 0. */
-  scalingDelay: wholeAtLeast(0).optional(),
+  scalingDelay: bounded("scaling_delay").optional(),
   /** Seconds a request may run. Default 3600. */
-  requestTimeout: wholeAtLeast(1).optional(),
+  requestTimeout: bounded("request_timeout").optional(),
   /** Requests one runner holds at once (code-specific). Default 1. */
-  maxMultiplexing: wholeAtLeast(1).optional(),
+  maxMultiplexing: bounded("max_multiplexing").optional(),
   /** Seconds setup may take before the runner counts as failed (code-specific). Default 600. */
-  startupTimeout: wholeAtLeast(1).optional(),
+  startupTimeout: bounded("startup_timeout").optional(),
 });
 
 const machineType = z.enum(MACHINE_TYPE_NAMES as [string, ...string[]], {
@@ -60,7 +81,13 @@ export const AppSpec = z
     /** App name. Default: the class name in kebab case (`TextToImage` → `text-to-image`). */
     name: nameSchema.optional(),
     /** Directory uploaded as the app's files. Default: the directory of the source file. */
-    root: z.string().optional(),
+    root: z
+      .string()
+      .superRefine((root, ctx) => {
+        const problem = rootProblem(root);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      })
+      .optional(),
     /** Who may call the app. Default private. */
     authMode: z.enum(AUTH_MODES).optional(),
     /** How a new revision takes over. Default rolling. */
@@ -70,9 +97,12 @@ export const AppSpec = z
     /** A list of machine types (widens the pool); instead of machineType. Default [S]. */
     machineTypes: z.array(machineType).min(1).optional(),
     /** GPUs per runner. Default 0. */
-    numGpus: wholeAtLeast(0).optional(),
+    numGpus: bounded("num_gpus").optional(),
     /** Regions a runner may be placed in; empty means any. Default []. */
-    regions: z.array(z.string().min(1)).optional(),
+    regions: z
+      .array(z.string().min(1).max(REGION_BOUNDS.maxLength, `a region name has at most ${REGION_BOUNDS.maxLength} characters`))
+      .max(REGION_BOUNDS.maxCount, `at most ${REGION_BOUNDS.maxCount} regions`)
+      .optional(),
     /** Apply the code's runtime-tunable scaling values over the live ones. Default false. */
     resetScale: z.boolean().optional(),
     /** The code's scaling values; each field's default is on ScalingSpec. */
@@ -103,7 +133,7 @@ export const AppSpec = z
     /** Kill runners at once on a rollout instead of letting them finish. Default false. */
     forceRollout: z.boolean().optional(),
     /** Keep at most this many revisions (the active one included); older inactive ones are deleted. Default: keep all. */
-    revisionHistoryLimit: wholeAtLeast(1).optional(),
+    revisionHistoryLimit: bounded("revision_history_limit").optional(),
   })
   .refine((a) => !(a.machineType && a.machineTypes), {
     message: "set either machineType or machineTypes, not both",
@@ -122,7 +152,20 @@ export const StackSpec = z.strictObject({
   secrets: z
     .array(z.string().regex(SECRET_NAME_PATTERN, { message: `must be ${SECRET_NAME_RULE}` }))
     .default([]),
-  apps: z.array(AppSpec).min(1, { message: "list at least one app" }),
+  apps: z
+    .array(AppSpec)
+    .min(1, { message: "list at least one app" })
+    .superRefine((apps, ctx) => {
+      // Two entries with one name would deploy over each other; the name may come from the class.
+      const first = new Map<string, number>();
+      apps.forEach((a, i) => {
+        if (typeof a?.source !== "string" || !SOURCE_OBJECT_PATTERN.test(a.source)) return; // reported on its own
+        const name = appNameOf(a);
+        const j = first.get(name);
+        if (j === undefined) first.set(name, i);
+        else ctx.addIssue({ code: "custom", path: [i], message: `apps[${j}] and apps[${i}] are both named ${JSON.stringify(name)}; app names must be unique in a file` });
+      });
+    }),
 });
 
 export type AppSpec = z.infer<typeof AppSpec>;
@@ -172,7 +215,15 @@ export function parseStackSpec(text: string, file: string): StackSpec {
       doc.errors.map((e) => `line ${lines.linePos(e.pos[0]).line}: YAML syntax: ${e.message.split("\n")[0]}`),
     );
   }
-  const result = StackSpec.safeParse(doc.toJS() ?? {});
+  let plain: unknown;
+  try {
+    plain = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    // yaml throws a ReferenceError when aliases expand past maxAliasCount (a "billion laughs" document).
+    if (err instanceof ReferenceError) throw new SpecError(file, [`too many YAML aliases (the document expands past ${MAX_YAML_ALIASES} of them): ${err.message}`]);
+    throw err;
+  }
+  const result = StackSpec.safeParse(plain ?? {});
   if (result.success) return result.data;
   throw new SpecError(
     file,
@@ -180,7 +231,7 @@ export function parseStackSpec(text: string, file: string): StackSpec {
       const path = issue.path.map(String);
       const node = doc.getIn(issue.path as (string | number)[], true);
       const where = isNode(node) && node.range ? `line ${lines.linePos(node.range[0]).line}, ` : "";
-      const value = valueAt(doc.toJS(), issue.path as (string | number)[]);
+      const value = valueAt(plain, issue.path as (string | number)[]);
       const shown = value === undefined ? "" : ` (found ${JSON.stringify(value)})`;
       return `${where}${path.length ? formatPath(path) : "(top level)"}: ${issue.message}${shown}`;
     }),

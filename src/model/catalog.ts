@@ -4,6 +4,7 @@
  * default is declared here once; the rule that decides which scaling values a
  * deploy applies is in ./scaling.
  */
+import { z } from "zod";
 
 export interface MachineType {
   readonly cpu: number;
@@ -97,6 +98,55 @@ export const CODE_SETTINGS_DEFAULTS: CodeSettings = {
   requirements: [],
   python_version: null,
 };
+
+/**
+ * The one range of every numeric scaling value, shared by the API's bodies
+ * (src/contract/schemas.ts) and the stack spec (./appSpec.ts), so a value the
+ * spec accepts is one the platform accepts and the other way round. The
+ * maxima are also safety limits: every value in seconds becomes a timer in
+ * milliseconds, and Node's timers overflow past 2^31-1 ms (~24.8 days), so no
+ * seconds value may exceed 7 days (604800 s = 6.0e8 ms). docs/app-spec.md and
+ * docs/platform-api.md show this table.
+ */
+export const SCALING_BOUNDS = {
+  keep_alive: { min: 0, max: 604800, unit: "seconds" },
+  min_concurrency: { min: 0, max: 1000, unit: "runners" },
+  max_concurrency: { min: 0, max: 1000, unit: "runners" },
+  concurrency_buffer: { min: 0, max: 1000, unit: "runners" },
+  concurrency_buffer_perc: { min: 0, max: 100, unit: "percent" },
+  scaling_delay: { min: 0, max: 3600, unit: "seconds" },
+  request_timeout: { min: 1, max: 86400, unit: "seconds" },
+  max_multiplexing: { min: 1, max: 1000, unit: "requests" },
+  startup_timeout: { min: 1, max: 86400, unit: "seconds" },
+  num_gpus: { min: 0, max: 8, unit: "GPUs" },
+  revision_history_limit: { min: 1, max: 10000, unit: "revisions" },
+} as const satisfies Record<string, { min: number; max: number; unit: string }>;
+export type BoundedField = keyof typeof SCALING_BOUNDS;
+
+/** How many regions an app may list, and how long one region name may be. */
+export const REGION_BOUNDS = { maxCount: 32, maxLength: 64 } as const;
+
+/**
+ * The message for a value outside its SCALING_BOUNDS entry, naming the bound:
+ * `must be at most 86400 (seconds), got 5000000`. `got` is left out where the
+ * caller shows the value itself (the stack spec's `(found …)`).
+ */
+export function boundMessage(field: BoundedField, value: unknown, withValue = true): string {
+  const b = SCALING_BOUNDS[field];
+  const got = withValue ? `, got ${typeof value === "number" ? String(value) : JSON.stringify(value)}` : "";
+  if (typeof value !== "number" || !Number.isFinite(value)) return `must be a whole number from ${b.min} to ${b.max} (${b.unit})${got}`;
+  if (!Number.isInteger(value)) return `must be a whole number (${b.unit})${got}`;
+  if (value < b.min) return `must be at least ${b.min} (${b.unit})${got}`;
+  return `must be at most ${b.max} (${b.unit})${got}`;
+}
+
+/** A zod schema of one bounded field: a whole number within its SCALING_BOUNDS, every failure naming the bound. */
+export function boundedInt(field: BoundedField, withValue = true) {
+  const b = SCALING_BOUNDS[field];
+  const error = (iss: { input?: unknown }) => boundMessage(field, iss.input, withValue);
+  // abort: one value, one message (1e300 is neither a safe integer nor under the maximum).
+  return z.number({ error }).int({ error, abort: true }).min(b.min, { error, abort: true }).max(b.max, { error });
+}
 
 /** `3`, `3.11`, `3.11.7`: what pythonVersion may say. */
 export const PYTHON_VERSION_PATTERN = /^3(\.\d{1,2}){0,2}$/;

@@ -6,6 +6,7 @@
  *
  * Wiring only: what each part does is in its own module.
  */
+import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { openDb, redactUrl, type Db } from "./store/db";
@@ -20,10 +21,16 @@ import { createLogger, type Logger, type LogLevel } from "./log";
 import { Dispatcher } from "./queue/dispatcher";
 import { WebhookDelivery } from "./queue/webhooks";
 import { PlatformMetrics } from "./metrics";
+import { lockDataDir } from "./store/dataDirLock";
+import { selectSandbox, type SandboxMode } from "./runners/sandbox";
+import { WebhookPolicy } from "./queue/webhookTarget";
 import * as qs from "./store/queueStore";
 import * as runnerStore from "./store/runnerStore";
 import { ResolveCache } from "./gateway/resolveCache";
 import { UsageRecorder } from "./gateway/usage";
+import { openPayloadStore } from "./store/payloadStore";
+import { DEFAULT_LIMITS, type RequestLimits } from "./gateway/limits";
+import { startRetention } from "./queue/retention";
 
 export const PLATFORM_VERSION = "0.1.0";
 
@@ -58,6 +65,24 @@ export interface PlatformOptions {
   readonly uv?: string;
   /** An environment no retained revision uses is removed this long after it was built. Default 1 h. */
   readonly environmentGcGraceMs?: number;
+  /** Largest request body the gateway accepts (413 above). Default 64 MiB. */
+  readonly maxBodyBytes?: number;
+  /** Bytes of stored request payloads + results an owner may hold until they expire (429 above). Default 10 GiB. */
+  readonly ownerStorageQuotaBytes?: number;
+  /** Requests an owner may have waiting in the queue (429 above). Default 10000. */
+  readonly ownerQueueLimit?: number;
+  /** Completed requests and their bodies are deleted this long after completion. Default 7 days. */
+  readonly requestRetentionMs?: number;
+  /** How runners are isolated: `auto` (bubblewrap when it works here, else none, with a warning), `bwrap`, `none`. Default auto. */
+  readonly sandbox?: SandboxMode;
+  /** Parent of runners' working directories; outside the data directory. Default `<tmpdir>/falplane-runners`. */
+  readonly runnersDir?: string;
+  /** Names of this process's environment variables every runner also gets. Default none. */
+  readonly runnerEnv?: readonly string[];
+  /** Host directories every runner may read and write (a shared model cache). Default none. */
+  readonly runnerSharedDirs?: readonly string[];
+  /** Hosts, addresses and CIDR ranges webhooks may reach although they are not public. Default none. */
+  readonly webhookAllow?: readonly string[];
   readonly logLevel?: LogLevel;
   readonly logger?: Logger;
 }
@@ -80,7 +105,14 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const databaseUrl = opts.databaseUrl ?? process.env.DATABASE_URL;
   const owner = opts.owner ?? "local";
 
+  const webhookPolicy = new WebhookPolicy(opts.webhookAllow);
+  const sandbox = selectSandbox(opts.sandbox ?? "auto");
+  // The data directory holds PGlite's files, blobs and payloads: nobody but the platform reads it.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // PGlite is single-process: a second platform on the same files would lose acknowledged writes.
+  const unlock = databaseUrl ? () => undefined : lockDataDir(dataDir);
   const db = await openDb({ databaseUrl, dataDir: join(dataDir, "pglite") }).catch((err) => {
+    unlock();
     throw new Error(
       databaseUrl
         ? `cannot connect to PostgreSQL at ${redactUrl(databaseUrl)}: ${err instanceof Error ? err.message : err}`
@@ -99,6 +131,10 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
     pythonSdkPath: PYTHON_SDK_PATH,
     machineTypes: opts.machineTypes,
     gpus: opts.gpus,
+    sandbox,
+    runnersDir: opts.runnersDir,
+    passEnv: opts.runnerEnv,
+    sharedDirs: opts.runnerSharedDirs,
     onOutput: (runnerId, stream, line) => {
       log.info({ runner_id: runnerId, stream, line }, "runner output");
       dispatcher?.onRunnerOutput(runnerId, stream, line);
@@ -114,14 +150,22 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
     indexUrl: opts.packageIndexUrl,
   });
   const stopCollector = builder.startGarbageCollector(opts.environmentGcGraceMs ?? 3_600_000);
+  // Big queued bodies and results live outside the queue rows (files next to PGlite, a table on PostgreSQL).
+  const payloads = openPayloadStore(db, dataDir);
+  const limits: RequestLimits = {
+    maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes,
+    ownerStorageQuotaBytes: opts.ownerStorageQuotaBytes ?? DEFAULT_LIMITS.ownerStorageQuotaBytes,
+    ownerQueueLimit: opts.ownerQueueLimit ?? DEFAULT_LIMITS.ownerQueueLimit,
+    requestRetentionMs: opts.requestRetentionMs ?? DEFAULT_LIMITS.requestRetentionMs,
+  };
   const runners = new RunnerManager({ db, backend, dataDir, hostId, log, graceMs: opts.runnerGraceMs, environments: builder });
   const autoscaler = new Autoscaler({ db, runners, log });
-  const webhooks = new WebhookDelivery({ db, log, metrics, baseDelayMs: opts.webhookBaseDelayMs });
-  dispatcher = new Dispatcher({ db, runners, autoscaler, webhooks, log, metrics, owner: hostId, leaseMs: opts.queueLeaseMs });
+  const webhooks = new WebhookDelivery({ db, policy: webhookPolicy, payloads, log, metrics, baseDelayMs: opts.webhookBaseDelayMs });
+  dispatcher = new Dispatcher({ db, runners, autoscaler, webhooks, payloads, log, metrics, owner: hostId, leaseMs: opts.queueLeaseMs });
   const cache = new ResolveCache(db);
   const service = new PlatformService(db, runners, backend, builder, log, () => cache.invalidate());
   const usage = new UsageRecorder(db, log);
-  const server = buildServer({ db, service, runners, log, version: PLATFORM_VERSION, dispatcher, metrics, cache, usage, builder });
+  const server = buildServer({ db, payloads, limits, service, runners, log, version: PLATFORM_VERSION, webhookPolicy, dispatcher, metrics, cache, usage, builder });
 
   // If this process dies, its runners must not outlive it.
   const killRunners = () => runners.killAll();
@@ -133,7 +177,16 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const url = `http://${opts.host ?? "127.0.0.1"}:${port}`;
   dispatcher.start();
   autoscaler.start();
-  log.info({ url, database: db.kind, data_dir: dataDir, machine_types: backend.machineTypes }, "platform listening");
+  const stopRetention = startRetention({ db, payloads, retentionMs: limits.requestRetentionMs, log });
+  if (sandbox.kind === "none") {
+    log.warn(
+      { sandbox: "none" },
+      opts.sandbox === "none"
+        ? "runners are not sandboxed (--sandbox none): a runner can read what this process's user can read"
+        : "runners are not sandboxed: bubblewrap (bwrap) is missing or cannot create namespaces here; install Debian's bubblewrap package",
+    );
+  }
+  log.info({ url, database: db.kind, data_dir: dataDir, machine_types: backend.machineTypes, sandbox: sandbox.kind }, "platform listening");
 
   let closed = false;
   return {
@@ -152,10 +205,12 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
       await usage.close();
       await runners.close();
       stopCollector();
+      await stopRetention();
       // A build this process runs finishes (or fails) before the database goes.
       await builder.settle();
       process.off("exit", killRunners);
       await db.close();
+      unlock();
     },
   };
 }

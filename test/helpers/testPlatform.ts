@@ -62,6 +62,8 @@ export async function startTestPlatform(opts: TestPlatformOptions = {}): Promise
     dataDir,
     bootstrapKey: TEST_ADMIN_KEY,
     runnerGraceMs: 3000,
+    // The worker fixture's knobs reach its runners the way an operator passes variables (--runner-env).
+    runnerEnv: ["WORKER_SETUP_SECONDS", "WORKER_LEDGER"],
     logger,
     ...platformOpts,
     // "" keeps PGlite even when DATABASE_URL is set in the environment.

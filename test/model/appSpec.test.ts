@@ -55,15 +55,71 @@ describe("app spec errors", () => {
   it("a negative scaling value names the field, the bound and the value", () => {
     const { problems: ps } = problems(app("scaling:", "  keepAlive: 60", "  maxConcurrency: -1"));
     expect(ps).toHaveLength(1);
-    expect(ps[0]).toMatch(/^line 6, apps\[0\]\.scaling\.maxConcurrency: .*>=0 \(found -1\)$/);
+    expect(ps[0]).toBe("line 6, apps[0].scaling.maxConcurrency: must be at least 0 (runners) (found -1)");
   });
 
   it("values below their own minimum: maxMultiplexing 0, requestTimeout 0, a percentage over 100", () => {
     const ps = [...problems(app("scaling:", "  maxMultiplexing: 0", "  requestTimeout: 0", "  concurrencyBufferPerc: 150")).problems].sort();
     expect(ps).toHaveLength(3);
-    expect(ps[0]).toMatch(/^line 5, apps\[0\]\.scaling\.maxMultiplexing: .*>=1 \(found 0\)$/);
-    expect(ps[1]).toMatch(/^line 6, apps\[0\]\.scaling\.requestTimeout: .*>=1 \(found 0\)$/);
-    expect(ps[2]).toMatch(/^line 7, apps\[0\]\.scaling\.concurrencyBufferPerc: .*<=100 \(found 150\)$/);
+    expect(ps[0]).toBe("line 5, apps[0].scaling.maxMultiplexing: must be at least 1 (requests) (found 0)");
+    expect(ps[1]).toBe("line 6, apps[0].scaling.requestTimeout: must be at least 1 (seconds) (found 0)");
+    expect(ps[2]).toBe("line 7, apps[0].scaling.concurrencyBufferPerc: must be at most 100 (percent) (found 150)");
+  });
+
+  it("values above their maximum (catalog.ts SCALING_BOUNDS, the API's bounds too) name the bound and the value", () => {
+    const ps = problems(
+      app("numGpus: 9", "revisionHistoryLimit: 100000", "scaling:", "  requestTimeout: 5000000", "  keepAlive: 99999999999", "  startupTimeout: 1e300"),
+    ).problems;
+    expect([...ps].sort()).toEqual([
+      "line 4, apps[0].numGpus: must be at most 8 (GPUs) (found 9)",
+      "line 5, apps[0].revisionHistoryLimit: must be at most 10000 (revisions) (found 100000)",
+      "line 7, apps[0].scaling.requestTimeout: must be at most 86400 (seconds) (found 5000000)",
+      "line 8, apps[0].scaling.keepAlive: must be at most 604800 (seconds) (found 99999999999)",
+      "line 9, apps[0].scaling.startupTimeout: must be at most 86400 (seconds) (found 1e+300)",
+    ]);
+  });
+
+  it("regions are bounded: at most 32, each at most 64 characters", () => {
+    const many = problems(app(`regions: [${Array.from({ length: 33 }, (_, i) => `r${i}`).join(", ")}]`)).problems;
+    expect(many).toEqual(["line 4, apps[0].regions: at most 32 regions"]);
+    const long = problems(app(`regions: [${"x".repeat(65)}]`)).problems;
+    expect(long).toHaveLength(1);
+    expect(long[0]).toMatch(/^line 4, apps\[0\]\.regions\[0\]: a region name has at most 64 characters/);
+  });
+
+  it("a YAML alias bomb (billion laughs) is a SpecError naming the file, not a raw ReferenceError", () => {
+    const lol = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"];
+    for (let i = 1; i < 9; i++) {
+      const prev = String.fromCharCode(96 + i);
+      const cur = String.fromCharCode(97 + i);
+      lol.push(`${cur}: &${cur} [${Array(9).fill(`*${prev}`).join(", ")}]`);
+    }
+    const { error, problems: ps } = problems(lol.join("\n") + "\napps:\n  - source: app/app.py::TextToAscii\n");
+    expect(error.file).toBe(FILE);
+    expect(ps).toHaveLength(1);
+    expect(ps[0]).toMatch(/^too many YAML aliases/);
+  });
+
+  it("two apps with one name (set or taken from the class) are refused, naming both indexes and the name", () => {
+    const { problems: ps } = problems(
+      ["apps:", "  - source: a/app.py::TextToAscii", "  - source: b/app.py::Other", "    name: other", "  - source: c/app.py::Thing", "    name: text-to-ascii", ""].join("\n"),
+    );
+    expect(ps).toEqual(['line 5, apps[2]: apps[0] and apps[2] are both named "text-to-ascii"; app names must be unique in a file']);
+  });
+
+  it("root must be a relative path inside the project: absolute paths and paths climbing out with .. are refused", () => {
+    for (const bad of ["/etc", "../outside", "app/../../outside", "..", "C:\\\\Windows"]) {
+      const { problems: ps } = problems(app(`root: ${JSON.stringify(bad)}`));
+      expect(ps, bad).toHaveLength(1);
+      expect(ps[0], bad).toContain("apps[0].root: must");
+      expect(ps[0], bad).toContain(JSON.stringify(bad));
+    }
+    expect(problems(app('root: "/etc"')).problems[0]).toContain("not an absolute one");
+    expect(problems(app('root: "../x"')).problems[0]).toContain("climbs out of it with ..");
+    // Inside the project, even through a `..` that comes back in, is fine.
+    for (const ok of ["app", "./app", "app/sub/../other", "."]) {
+      expect(parseStackSpec(app(`root: ${JSON.stringify(ok)}`), FILE).apps[0].root, ok).toBe(ok);
+    }
   });
 
   it("an unknown key is named, in an app, in scaling and at the top level", () => {

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import { PlatformClient } from "../../src/client/client";
-import { DATABASES, beforeAllOrFailEach, TempDirs, apiError, createRevision, raw } from "../helpers/support";
+import { DATABASES, beforeAllOrFailEach, TempDirs, apiError, createRevision, raw, revisionBody, uploadDir } from "../helpers/support";
 
 describe.each(DATABASES)("platform API on %s", (database) => {
   let p: TestPlatform;
@@ -198,6 +198,90 @@ describe.each(DATABASES)("platform API on %s", (database) => {
       }
       // Nothing was created by the rejected calls.
       expect(await p.client.findApp("x", "main")).toBeUndefined();
+    });
+
+    it("bounds every scaling value (catalog.ts SCALING_BOUNDS): 422 naming the field and the bound, nothing changed", async () => {
+      await createRevision(p.client, "bounded", "main", dirs.example());
+      const before = await p.client.getApp("bounded");
+      const cases: [unknown, string][] = [
+        // Accepted before, then a queued call crashed the platform with a timer overflow.
+        [{ request_timeout: 5000000 }, "scaling.request_timeout: must be at most 86400 (seconds), got 5000000"],
+        [{ keep_alive: 1e15 }, "scaling.keep_alive: must be at most 604800 (seconds), got 1000000000000000"],
+        [{ max_concurrency: 2 ** 53 }, "scaling.max_concurrency: must be at most 1000 (runners)"],
+        [{ scaling_delay: 3601 }, "scaling.scaling_delay: must be at most 3600 (seconds), got 3601"],
+        [{ regions: Array.from({ length: 33 }, (_, i) => `r${i}`) }, "scaling.regions: at most 32 regions"],
+        [{ regions: ["x".repeat(65)] }, "scaling.regions.0: a region name has at most 64 characters"],
+      ];
+      for (const [scaling, message] of cases) {
+        const res = await raw(p.url, "PUT", "/v1/apps/bounded?env=main", { key: p.key, body: { scaling } });
+        expect(res.status, JSON.stringify(scaling)).toBe(422);
+        expect(res.body.error.code).toBe("invalid");
+        expect(res.body.error.message).toContain(message);
+      }
+      const code = { ...revisionBody({}).code_settings, num_gpus: 9, startup_timeout: 86401 };
+      const rev = await raw(p.url, "POST", "/v1/apps/bounded/revisions?env=main", { key: p.key, body: { ...revisionBody({}), code_settings: code } });
+      expect(rev.status).toBe(422);
+      expect(rev.body.error.message).toContain("code_settings.num_gpus: must be at most 8 (GPUs), got 9");
+      expect(rev.body.error.message).toContain("code_settings.startup_timeout: must be at most 86400 (seconds), got 86401");
+      expect(await p.client.getApp("bounded")).toEqual(before);
+      expect(await p.client.listRevisions("bounded", "main")).toHaveLength(1);
+    });
+
+    it("refuses revision file names outside the revision and bad modes (422 naming the file and the rule), creating nothing", async () => {
+      const files = await uploadDir(p.client, dirs.example());
+      const entry = Object.values(files)[0];
+      const cases: [Record<string, unknown>, string][] = [
+        [{ "/tmp/x.py": entry }, "not absolute"],
+        [{ "../../../tmp/x.py": entry }, "must not contain a .. segment"],
+        [{ "a/../../x.py": entry }, "must not contain a .. segment"],
+        [{ "a//x.py": entry }, "empty segment"],
+        [{ "dir/": entry }, "empty segment"],
+        [{ "a\\x.py": entry }, "backslash"],
+        [{ "a\u0000.py": entry }, "NUL"],
+        [{ ["d/".repeat(600) + "x.py"]: entry }, "longer than 1024 characters"],
+        [{ "app.py": { ...entry, mode: 1e15 } }, "files.app.py.mode"],
+        [{ "app.py": { ...entry, mode: 0o10000 } }, "must be a file mode from 0 to 0o7777"],
+        [{ "app.py": { ...entry, mode: -1 } }, "files.app.py.mode"],
+      ];
+      for (const [bad, rule] of cases) {
+        const body = revisionBody({ ...files, ...bad } as never);
+        const res = await raw(p.url, "POST", "/v1/apps/filey/revisions?env=main", { key: p.key, body });
+        expect(res.status, Object.keys(bad)[0]).toBe(422);
+        expect(res.body.error.message, Object.keys(bad)[0]).toContain(rule);
+        // A bad name is quoted in the message (a name may itself contain dots or slashes);
+        // a NUL is refused by the JSON parser already, before the schema (server.ts).
+        if (!rule.includes("mode") && rule !== "NUL") expect(res.body.error.message).toContain(JSON.stringify(Object.keys(bad)[0]));
+      }
+      const many = Object.fromEntries(Array.from({ length: 10001 }, (_, i) => [`f${i}.py`, entry]));
+      const res = await raw(p.url, "POST", "/v1/apps/filey/revisions?env=main", { key: p.key, body: revisionBody(many as never) });
+      expect(res.status).toBe(422);
+      expect(res.body.error.message).toContain("files: at most 10000 files, got 10001");
+      expect(await p.client.findApp("filey", "main")).toBeUndefined();
+    });
+
+    it("names a bad path parameter by its name, not (body)", async () => {
+      const app = await raw(p.url, "GET", "/v1/apps/BAD_NAME", { key: p.key });
+      expect(app.status).toBe(422);
+      expect(app.body.error.message).toMatch(/^name: /);
+      expect(app.body.error.message).not.toContain("(body)");
+      const secret = await raw(p.url, "DELETE", "/v1/secrets/not-a-var", { key: p.key });
+      expect(secret.status).toBe(422);
+      expect(secret.body.error.message).toMatch(/^secret: /);
+    });
+
+    it("takes an empty body sent as application/json as no body (a DELETE), not a 400", async () => {
+      await p.client.createEnvironment("emptybody");
+      const res = await fetch(`${p.url}/v1/environments/emptybody`, {
+        method: "DELETE",
+        headers: { authorization: `Key ${p.key}`, "content-type": "application/json" },
+      });
+      expect(res.status).toBe(204);
+      expect((await p.client.listEnvironments()).map((e) => e.name)).not.toContain("emptybody");
+      // Bad JSON is still a 400, and a body that is not there where one is needed a 422.
+      const bad = await fetch(`${p.url}/v1/environments`, { method: "POST", headers: { authorization: `Key ${p.key}`, "content-type": "application/json" }, body: "{nope" });
+      expect(bad.status).toBe(400);
+      const none = await fetch(`${p.url}/v1/environments`, { method: "POST", headers: { authorization: `Key ${p.key}`, "content-type": "application/json" } });
+      expect(none.status).toBe(422);
     });
 
     it("answers 422 for an environment name in a query that is not a valid name", async () => {

@@ -80,4 +80,61 @@ describe.each(DATABASES)("sync gateway auth modes on %s", (database) => {
     expect(res.status).toBe(404);
     expect((await raw(p.url, "POST", "/run/other-team/gate", { key: otherKey, body: {} })).status).toBe(404);
   });
+
+  /** A gateway call with the admin key (owner local) and extra headers. */
+  const send = async (method: string, path: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(p.url + path, {
+      method,
+      headers: { authorization: `Key ${p.key}`, "content-type": "application/json", ...headers },
+      body: method === "GET" ? undefined : JSON.stringify({ prompt: "GO" }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+  const forwarded = () => p.logs.filter((l) => l.msg === "sync request").length;
+  const queued = async () => Number((await p.db.query<{ n: string }>("SELECT count(*) AS n FROM requests"))[0].n);
+
+  it("never forwards a runner's reserved paths (/health, /_fal/...): 404 through /run, /queue and /fal/proxy", async () => {
+    expect((await send("POST", "/run/local/gate")).status).toBe(200);
+    const [syncBefore, queuedBefore] = [forwarded(), await queued()];
+    const calls: [string, string, Record<string, string>?][] = [
+      ["POST", "/run/local/gate/health"],
+      ["POST", "/run/local/gate/health/"],
+      ["POST", "/run/local/gate/_fal/cancel"],
+      ["POST", "/run/local/gate/_fal"],
+      ["POST", "/run/local/gate//_fal/cancel"],
+      ["POST", "/run/local/gate/%5Ffal/cancel"],
+      ["POST", "/run/local/gate/x/%2E%2E/_fal/cancel"],
+      ["POST", "/queue/local/gate/health"],
+      ["POST", "/queue/local/gate/_fal/cancel"],
+      ["GET", "/queue/local/gate/_fal/anything"],
+      ["POST", "/fal/proxy", { "x-fal-target-url": "https://fal.run/local/gate/health" }],
+      ["POST", "/fal/proxy", { "x-fal-target-url": "https://fal.run/local/gate/_fal/cancel" }],
+      ["POST", "/fal/proxy", { "x-fal-target-url": "https://queue.fal.run/local/gate/_fal/cancel" }],
+    ];
+    for (const [method, path, headers] of calls) {
+      const res = await send(method, path, headers);
+      const what = `${method} ${path} ${JSON.stringify(headers ?? {})}`;
+      expect(res.status, what).toBe(404);
+      expect(res.body.error.message, what).toContain("is reserved by the runner");
+    }
+    expect(forwarded()).toBe(syncBefore);
+    expect(await queued()).toBe(queuedBefore);
+    // A path that only looks alike still reaches the runner (which has no such endpoint).
+    await send("POST", "/run/local/gate/healthy");
+    expect(forwarded()).toBe(syncBefore + 1);
+  });
+
+  it("refuses an X-Fal-Request-Timeout outside (0, 86400] on a queue submit with 422 naming header, value and range", async () => {
+    const before = await queued();
+    for (const value of ["1e300", "86401", "0", "-5", "NaN", "Infinity", "soon", ""]) {
+      const res = await send("POST", "/queue/local/gate", { "x-fal-request-timeout": value });
+      expect(res.status, value).toBe(422);
+      expect(res.body.error.code).toBe("invalid");
+      expect(res.body.error.message).toContain("X-Fal-Request-Timeout");
+      expect(res.body.error.message).toContain("at most 86400");
+      expect(res.body.error.message).toContain(JSON.stringify(value));
+    }
+    expect(await queued()).toBe(before);
+  });
 });

@@ -21,7 +21,8 @@ const ledger = () => readLedger(existsSync(ledgerFile()) ? readFileSync(ledgerFi
 beforeAll(async () => {
   ledgerDir = mkdtempSync(join(tmpdir(), "falplane-ledger-"));
   process.env.WORKER_LEDGER = ledgerFile();
-  platform = await startTestPlatform();
+  // The sandbox lets runners write only their own folder, and what the operator shares.
+  platform = await startTestPlatform({ runnerSharedDirs: [ledgerDir] });
   await deployWorker(platform.client, { scaling: { max_concurrency: 3, min_concurrency: 2, keep_alive: 300 } });
   t = { url: platform.url, key: platform.key, endpoint: "local/worker" };
   // Two warm runners, so "another runner" exists at once.

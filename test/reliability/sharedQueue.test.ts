@@ -36,9 +36,11 @@ describe("two platform processes on one PostgreSQL", () => {
     const ledger = join(work, "ledger.txt");
     const env = { DATABASE_URL: dbUrl, WORKER_LEDGER: ledger, WORKER_SETUP_SECONDS: "0.1" };
 
-    const a = await startPlatformProcess({ dataDir: join(work, "a"), key: TEST_ADMIN_KEY, env });
+    // Runners see only what the operator passes them: the worker's knobs, and the ledger's folder to write.
+    const args = ["--runner-env", "WORKER_LEDGER,WORKER_SETUP_SECONDS", "--runner-shared-dir", work];
+    const a = await startPlatformProcess({ dataDir: join(work, "a"), key: TEST_ADMIN_KEY, env, args });
     running.push(a);
-    const b = await startPlatformProcess({ dataDir: join(work, "b"), key: TEST_ADMIN_KEY, env });
+    const b = await startPlatformProcess({ dataDir: join(work, "b"), key: TEST_ADMIN_KEY, env, args });
     running.push(b);
     await deployWorker(new PlatformClient({ url: a.url, key: TEST_ADMIN_KEY }), {
       scaling: { max_concurrency: 2, keep_alive: 120 },

@@ -29,7 +29,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
   hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  platform = await startTestPlatform({ webhookBaseDelayMs: 200 });
+  platform = await startTestPlatform({ webhookBaseDelayMs: 200, webhookAllow: ["127.0.0.1"] });
   await deployWorker(platform.client);
 }, 120_000);
 

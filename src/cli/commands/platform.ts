@@ -1,7 +1,9 @@
 /** `falctl platform`: run the embedded platform, and say what it runs on. */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { SANDBOX_MODES } from "../../platform/runners/sandbox";
 import { printJson, printTable } from "../output";
 import { jsonOption, toInt, type Cli } from "../context";
+import { parseDuration, parseSize } from "../units";
 
 export function registerPlatform(program: Command, cli: Cli): void {
   const platform = program.command("platform").description("run the platform");
@@ -18,6 +20,15 @@ export function registerPlatform(program: Command, cli: Cli): void {
     .option("--envs-dir <dir>", "where apps' Python environments are built (default: <data-dir>/envs)")
     .option("--uv <path>", "uv binary for environment builds (default: FALPLANE_UV, the set-up's copy, uv on PATH)")
     .option("--environment-gc-grace <s>", "seconds before an environment no revision uses is removed", toInt, 3600)
+    .option("--max-body-size <size>", "largest request body the gateway accepts, e.g. 10mb (default: 64mb)", parseSize)
+    .option("--owner-storage-quota <size>", "bytes of stored request payloads + results per owner, e.g. 10gb (default: 10gb)", parseSize)
+    .option("--owner-queue-limit <n>", "requests an owner may have waiting (default: 10000)", toInt)
+    .option("--retention <duration>", "keep completed requests and their results this long, e.g. 7d, 12h (default: 7d)", parseDuration)
+    .addOption(new Option("--sandbox <mode>", "how runners are isolated: auto (bubblewrap when it works), bwrap, none").choices(SANDBOX_MODES).default("auto"))
+    .option("--runners-dir <dir>", "parent of runners' working directories, outside the data directory (default: <tmpdir>/falplane-runners)")
+    .option("--runner-env <names>", "comma-separated names of this process's environment variables every runner also gets (repeatable)", collectList, [])
+    .option("--runner-shared-dir <dir>", "host directory every runner may read and write, e.g. a model cache (repeatable)", collect, [])
+    .option("--webhook-allow <entries>", "comma-separated hosts, addresses or CIDR ranges webhooks may reach although not public (repeatable)", collectList, [])
     .action(async (o) => {
       // Loaded only here: every other command is a thin API client and starts fast.
       const { startPlatform } = require("../../platform/startPlatform") as typeof import("../../platform/startPlatform");
@@ -33,6 +44,15 @@ export function registerPlatform(program: Command, cli: Cli): void {
         envsDir: o.envsDir,
         uv: o.uv,
         environmentGcGraceMs: o.environmentGcGrace * 1000,
+        maxBodyBytes: o.maxBodySize,
+        ownerStorageQuotaBytes: o.ownerStorageQuota,
+        ownerQueueLimit: o.ownerQueueLimit,
+        requestRetentionMs: o.retention,
+        sandbox: o.sandbox,
+        runnersDir: o.runnersDir,
+        runnerEnv: o.runnerEnv,
+        runnerSharedDirs: o.runnerSharedDir,
+        webhookAllow: o.webhookAllow,
       });
       process.stdout.write(`falplane platform listening on ${p.url} (database: ${p.db.kind})\n`);
       if (p.createdAdminKey) {
@@ -62,4 +82,12 @@ export function registerPlatform(program: Command, cli: Cli): void {
         [[info.version, info.database, info.environments.count, (info.environments.bytes / 1e6).toFixed(1), info.environments.store]],
       );
     });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function collectList(value: string, previous: string[]): string[] {
+  return [...previous, ...value.split(",").map((v) => v.trim()).filter(Boolean)];
 }

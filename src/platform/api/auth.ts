@@ -33,11 +33,18 @@ export function keyAuthenticator(cache: ResolveCache): Authenticate {
   };
 }
 
-/** onRequest hook of /v1: a key is required, and it must be ADMIN except to ask who it is. */
-export function adminOnly(authenticate: Authenticate): onRequestAsyncHookHandler {
+/**
+ * onRequest hook of /v1: a key is required, and it must be ADMIN except to
+ * ask who it is. The key is read again from the database (`fresh`), not from
+ * the routing cache: a key revoked by another platform process on the same
+ * database must not manage anything, not even for the cache's few seconds.
+ */
+export function adminOnly(authenticate: Authenticate, fresh: (keyId: string) => Promise<KeyRow | undefined>): onRequestAsyncHookHandler {
   return async (req) => {
-    const key = await authenticate(req);
-    if (!key) throw new PlatformError(401, "unauthorized", "missing API key: send 'Authorization: Key <key_id>:<key_secret>'");
+    const cached = await authenticate(req);
+    if (!cached) throw new PlatformError(401, "unauthorized", "missing API key: send 'Authorization: Key <key_id>:<key_secret>'");
+    const key = await fresh(cached.key_id);
+    if (!key || key.revoked_at) throw new PlatformError(401, "unauthorized", "invalid API key");
     req.principal = key;
     if (key.scope !== "ADMIN" && !(req.method === "GET" && req.url.startsWith("/v1/me"))) {
       throw new PlatformError(403, "forbidden", `key ${key.key_id} has scope ${key.scope}; this call needs ADMIN`);

@@ -12,6 +12,9 @@ import type { Logger } from "../log";
 export function errorReply(log: Logger) {
   return (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof PlatformError) {
+      // A 503 says when to come back (a revision in crash backoff).
+      const retryAfter = err.details?.retry_after_s;
+      if (typeof retryAfter === "number" && retryAfter > 0) reply.header("retry-after", String(retryAfter));
       return reply.status(err.status).send({ error: { code: err.code, message: err.message, details: err.details } });
     }
     if (err instanceof z.ZodError) {

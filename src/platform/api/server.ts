@@ -15,9 +15,14 @@ import type { PlatformMetrics } from "../metrics";
 import type { ResolveCache } from "../gateway/resolveCache";
 import type { UsageRecorder } from "../gateway/usage";
 import type { EnvironmentBuilder } from "../builds/builder";
+import type { WebhookPolicy } from "../queue/webhookTarget";
 import { registerGateway } from "../gateway/routes";
+import type { PayloadStore } from "../store/payloadStore";
+import type { RequestLimits } from "../gateway/limits";
+import * as repo from "../store/repo";
 import { adminOnly, keyAuthenticator } from "./auth";
 import { errorReply } from "./errorReply";
+import { PlatformError } from "../errors";
 import { systemRoutes } from "./routes/system";
 import { keyRoutes } from "./routes/keys";
 import { environmentRoutes } from "./routes/environments";
@@ -38,12 +43,54 @@ export interface ServerDeps {
   readonly cache: ResolveCache;
   readonly usage: UsageRecorder;
   readonly builder: EnvironmentBuilder;
+  /** Where queued bodies and results too big for a row live. */
+  readonly payloads: PayloadStore;
+  /** Body size, per-owner quotas, retention. */
+  readonly limits: RequestLimits;
+  /** Where queued requests' webhooks may go (queue/webhookTarget.ts). */
+  readonly webhookPolicy: WebhookPolicy;
+}
+
+/** Path (`a.b.0`) of the first string or key holding a NUL in a parsed JSON value; undefined when none does. Iterative: bodies may nest deeply. */
+function nulPath(root: unknown): string | undefined {
+  const stack: [unknown, string][] = [[root, ""]];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (typeof v === "string") {
+      if (v.includes("\0")) return path;
+    } else if (v !== null && typeof v === "object") {
+      for (const [k, child] of Object.entries(v)) {
+        const p = path ? `${path}.${k}` : k;
+        if (k.includes("\0")) return p;
+        stack.push([child, p]);
+      }
+    }
+  }
+  return undefined;
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
   const { log } = deps;
 
+  // JSON as Fastify parses it (prototype poisoning refused), except that an
+  // empty body is no body: clients send `content-type: application/json` on a
+  // DELETE or a bodyless POST, which Fastify's own parser answers with 400.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(null, undefined);
+    return parseJson(req, text, (err, value) => {
+      if (err) return done(err, undefined);
+      // No field of the API may hold a NUL (not even a secret: it becomes an
+      // environment variable), and the database cannot store one: refused
+      // here for every body at once, naming where it is.
+      const at = nulPath(value);
+      if (at !== undefined) return done(new PlatformError(422, "invalid", `${at || "(body)"}: must not contain a NUL character (\\u0000)`), undefined);
+      return done(null, value);
+    });
+  });
   // Blob uploads are raw bytes.
   app.addContentTypeParser("application/octet-stream", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
   app.setErrorHandler(errorReply(log));
@@ -59,12 +106,19 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     );
   });
 
+  // A NUL in the path is no name, id or endpoint of anything; refused before a
+  // handler passes it to the database, which cannot store it (a 500 otherwise).
+  app.addHook("onRequest", async (req) => {
+    const path = req.url.split("?", 1)[0];
+    if (path.includes("\0") || /%00/i.test(path)) throw new PlatformError(400, "bad_request", "the path contains a NUL character (%00)");
+  });
+
   const authenticate = keyAuthenticator(deps.cache);
 
   app.register(systemRoutes, deps);
   app.register(
     async (v1) => {
-      v1.addHook("onRequest", adminOnly(authenticate));
+      v1.addHook("onRequest", adminOnly(authenticate, (keyId) => repo.getKey(deps.db, keyId)));
       v1.register(keyRoutes, deps);
       v1.register(environmentRoutes, deps);
       v1.register(appRoutes, deps);
@@ -83,6 +137,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     metrics: deps.metrics,
     cache: deps.cache,
     usage: deps.usage,
+    payloads: deps.payloads,
+    limits: deps.limits,
+    webhookPolicy: deps.webhookPolicy,
     log,
     authenticate,
   });

@@ -19,14 +19,18 @@ import type { Db } from "../store/db";
 import type { AppRow, KeyRow } from "../store/repo";
 import * as qs from "../store/queueStore";
 import type { Dispatcher } from "../queue/dispatcher";
-import { postToRunner, type RunnerManager } from "../runners";
+import { postToRunner, RevisionSupersededError, RevisionUnavailableError, type Lease, type RunnerManager } from "../runners";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
 import { PlatformError } from "../errors";
 import { parseAliasName } from "../../model/catalog";
 import { authorizeCall } from "./auth";
+import { parseRequestTimeoutHeader } from "./callHeaders";
 import type { ResolveCache } from "./resolveCache";
 import type { UsageRecorder } from "./usage";
+import { checkWebhookUrl, type WebhookPolicy } from "../queue/webhookTarget";
+import { loadBody, storeBody, type PayloadStore } from "../store/payloadStore";
+import { checkOwnerQuota, isExpired, type RequestLimits } from "./limits";
 
 export interface GatewayCall {
   readonly method: string;
@@ -40,6 +44,8 @@ export interface GatewayCall {
   /** Base URL of the queue as the caller reached it, for response_url etc. */
   readonly queueBase: string;
   readonly key: KeyRow | undefined;
+  /** Aborts when the caller closes its connection before the answer. */
+  readonly clientGone?: AbortSignal;
 }
 
 export interface GatewayAnswer {
@@ -56,6 +62,11 @@ export interface GatewayDeps {
   readonly metrics: PlatformMetrics;
   readonly cache: ResolveCache;
   readonly usage: UsageRecorder;
+  /** Where queued requests' webhooks may go. */
+  readonly webhookPolicy: WebhookPolicy;
+  /** Where bodies too big for a queue row live. */
+  readonly payloads: PayloadStore;
+  readonly limits: RequestLimits;
 }
 
 const FORWARDED = ["content-type", "accept", "user-agent"];
@@ -71,21 +82,42 @@ async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow>
 
 /** Synchronous call: waits for the runner's answer; never retried. */
 export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnswer> {
-  const app = await resolveApp(deps, call);
+  let app = await resolveApp(deps, call);
   if (call.key) deps.usage.record(app.id, call.key.key_id);
-  const revision = await deps.cache.revision(app.current_revision!);
-  if (!revision) throw new PlatformError(404, "not_found", `the active revision of '${call.owner}/${call.alias}' is gone`);
   const requestId = randomUUID();
   const log = deps.log.child({ request_id: requestId, app: app.name, env: app.environment });
   const deadline = AbortSignal.timeout(app.scaling.request_timeout * 1000);
+  // The caller hanging up ends the wait too: nobody would read the answer, and
+  // its demand must not keep runners of the revision starting.
+  const signal = call.clientGone ? AbortSignal.any([deadline, call.clientGone]) : deadline;
   // Waiting for a slot counts against request_timeout too: the caller is holding a connection.
-  const lease = await deps.runners.acquire(app, revision, deadline).catch((err) => {
-    if (deadline.aborted) {
-      deps.metrics.outcomes.inc({ mode: "sync", outcome: "timeout" });
-      throw new PlatformError(504, "timeout", `no runner became free within request_timeout (${app.scaling.request_timeout} s)`);
-    }
-    throw err;
-  });
+  // A call that waits while the alias moves (a rollback, a deploy) follows it to the new revision.
+  let lease: Lease | undefined;
+  while (!lease) {
+    const revision = await deps.cache.revision(app.current_revision!);
+    if (!revision) throw new PlatformError(404, "not_found", `the active revision of '${call.owner}/${call.alias}' is gone`);
+    const stillServing = async () => (await deps.cache.app(app.owner, app.name, app.environment))?.current_revision === revision.id;
+    lease = await deps.runners.acquire(app, revision, { signal, stillServing }).catch(async (err) => {
+      if (err instanceof RevisionSupersededError) {
+        app = await resolveApp(deps, call);
+        return undefined;
+      }
+      if (err instanceof RevisionUnavailableError) {
+        deps.metrics.outcomes.inc({ mode: "sync", outcome: "unavailable" });
+        throw new PlatformError(503, "revision_unavailable", err.message, { retry_after_s: err.retryAfterS });
+      }
+      if (deadline.aborted) {
+        deps.metrics.outcomes.inc({ mode: "sync", outcome: "timeout" });
+        throw new PlatformError(504, "timeout", `no runner became free within request_timeout (${app.scaling.request_timeout} s)`);
+      }
+      if (call.clientGone?.aborted) {
+        deps.metrics.outcomes.inc({ mode: "sync", outcome: "client_gone" });
+        log.info({}, "caller hung up while waiting for a runner");
+        throw new PlatformError(499, "client_closed", "the caller closed the connection");
+      }
+      throw err;
+    });
+  }
   const started = Date.now();
   let outcome = "error";
   try {
@@ -138,37 +170,35 @@ function urls(call: GatewayCall, id: string) {
 
 async function submit(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnswer> {
   const app = await resolveApp(deps, call);
-  const timeoutHeader = call.headers["x-fal-request-timeout"];
-  let startTimeoutS: number | null = null;
-  if (typeof timeoutHeader === "string") {
-    startTimeoutS = Number(timeoutHeader);
-    if (!Number.isFinite(startTimeoutS) || startTimeoutS <= 0) {
-      throw new PlatformError(422, "invalid", `X-Fal-Request-Timeout must be a positive number of seconds, got ${JSON.stringify(timeoutHeader)}`);
-    }
-  }
+  const startTimeoutS = parseRequestTimeoutHeader(call.headers["x-fal-request-timeout"]);
   const webhook = call.query.get("fal_webhook");
-  if (webhook !== null && !/^https?:\/\//.test(webhook)) {
-    throw new PlatformError(422, "invalid", `fal_webhook must be an http(s) URL, got ${JSON.stringify(webhook)}`);
-  }
+  if (webhook !== null) await checkWebhookUrl(webhook, deps.webhookPolicy);
   if (call.key) deps.usage.record(app.id, call.key.key_id);
   const id = randomUUID();
   const contentType = typeof call.headers["content-type"] === "string" ? call.headers["content-type"] : "application/json";
+  const body = call.body.length > 0 ? call.body : Buffer.from("{}");
+  await checkOwnerQuota(deps.db, call.owner, body.length, deps.limits);
   // Stored before the 2xx: from here on the request is answered, retried or reported failed.
+  // A big body goes to the payload store first, then the row that points to it.
+  const payload = await storeBody(deps.payloads, id, "payload", body);
   await qs.insertRequest(deps.db, {
     id,
     appId: app.id,
     owner: call.owner,
     alias: call.alias,
     path: call.subpath,
-    payload: call.body.length > 0 ? call.body : Buffer.from("{}"),
+    payload,
     contentType,
     caller: call.key?.key_id ?? null,
     webhookUrl: webhook,
     noRetry: isTruthy(call.headers["x-fal-no-retry"]),
     startTimeoutS,
+  }).catch(async (err) => {
+    if (payload.ref) await deps.payloads.delete([id]).catch(() => undefined);
+    throw err;
   });
   deps.dispatcher.kick();
-  const row = (await qs.getRequest(deps.db, id))!;
+  const row = (await qs.getRequestStatus(deps.db, id))!;
   return {
     status: 200,
     headers: { "x-fal-request-id": id },
@@ -178,8 +208,9 @@ async function submit(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnsw
 
 async function findRequest(deps: GatewayDeps, call: GatewayCall, id: string) {
   const app = await resolveApp(deps, call);
-  const row = await qs.getRequest(deps.db, id);
-  if (!row || row.app_id !== app.id) throw new PlatformError(404, "not_found", `request '${id}' not found for ${call.owner}/${call.alias}`);
+  // Status columns only: a poll must not read the payload or the result, however big.
+  const row = await qs.getRequestStatus(deps.db, id);
+  if (!row || row.app_id !== app.id || isExpired(row.completed_at, deps.limits)) throw new PlatformError(404, "not_found", `request '${id}' not found for ${call.owner}/${call.alias}`);
   return row;
 }
 
@@ -217,7 +248,10 @@ async function result(deps: GatewayDeps, call: GatewayCall, id: string): Promise
     "content-type": row.result_content_type ?? "application/json",
   };
   if (row.error_type === "request_timeout_user") headers["x-fal-request-timeout-type"] = "user";
-  return { status: row.result_status ?? 500, headers, body: Buffer.from(row.result_body ?? Buffer.from("{}")) };
+  const stored = await qs.getResultBody(deps.db, id);
+  const bytes = stored ? await loadBody(deps.payloads, stored.result_body, stored.result_ref) : undefined;
+  if (!bytes && stored?.result_ref) throw new PlatformError(404, "not_found", `the result of request '${id}' is no longer stored`);
+  return { status: row.result_status ?? 500, headers, body: bytes ?? Buffer.from("{}") };
 }
 
 async function cancel(deps: GatewayDeps, call: GatewayCall, id: string): Promise<GatewayAnswer> {
@@ -226,7 +260,7 @@ async function cancel(deps: GatewayDeps, call: GatewayCall, id: string): Promise
   if (row.status === "IN_QUEUE") {
     const done = await qs.completeWaiting(deps.db, id, {
       status: 499,
-      body: Buffer.from(JSON.stringify({ detail: "the request was cancelled before it started" })),
+      body: await storeBody(deps.payloads, id, "result", Buffer.from(JSON.stringify({ detail: "the request was cancelled before it started" }))),
       contentType: "application/json",
       error: "cancelled before it started",
       errorType: "cancelled",

@@ -11,7 +11,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { KeyRow } from "../store/repo";
 import { PlatformError } from "../errors";
+import { refuseReservedPath } from "./callHeaders";
 import { queueCall, syncCall, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
+import { formatBytes } from "./limits";
 
 export const PROXY_PATH = "/fal/proxy";
 
@@ -22,20 +24,43 @@ export function registerGateway(
   server.register(async (scope) => {
     // Bodies pass through to runners untouched.
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+    const maxBody = deps.limits.maxBodyBytes;
+    scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: maxBody }, (_req, body, done) => done(null, body));
+    const tooLarge = (size?: number) =>
+      new PlatformError(
+        413,
+        "payload_too_large",
+        `the request body${size !== undefined ? ` (${size} bytes)` : ""} exceeds the maximum body size of ${formatBytes(maxBody)} (${maxBody} bytes)`,
+        { limit: maxBody },
+      );
+    // Refused before a byte of the body is read, when the length is declared.
+    scope.addHook("onRequest", async (req) => {
+      const declared = Number(req.headers["content-length"]);
+      if (Number.isFinite(declared) && declared > maxBody) throw tooLarge(declared);
+    });
+    // A chunked body that grows past the limit: Fastify's own 413, told in our words.
+    scope.setErrorHandler((err, _req, _reply) => {
+      if ((err as { code?: string }).code === "FST_ERR_CTP_BODY_TOO_LARGE") throw tooLarge();
+      throw err;
+    });
 
     const base = (req: FastifyRequest) => `${req.protocol}://${req.headers.host}`;
-    const toCall = async (req: FastifyRequest, owner: string, alias: string, rest: string, search: string, queueBase: string): Promise<GatewayCall> => ({
-      method: req.method,
-      owner,
-      alias,
-      subpath: "/" + rest.replace(/^\/+/, ""),
-      query: new URLSearchParams(search),
-      headers: req.headers,
-      body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
-      queueBase,
-      key: await deps.authenticate(req),
-    });
+    const toCall = async (req: FastifyRequest, owner: string, alias: string, rest: string, search: string, queueBase: string): Promise<GatewayCall> => {
+      const subpath = "/" + rest.replace(/^\/+/, "");
+      // Every way in (/run, /queue, /fal/proxy) passes here, so no call reaches a runner's own /health or /_fal/… paths.
+      refuseReservedPath(subpath, `${owner}/${alias}`);
+      return {
+        method: req.method,
+        owner,
+        alias,
+        subpath,
+        query: new URLSearchParams(search),
+        headers: req.headers,
+        body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+        queueBase,
+        key: await deps.authenticate(req),
+      };
+    };
     const send = (reply: FastifyReply, a: GatewayAnswer) => {
       for (const [k, v] of Object.entries(a.headers ?? {})) reply.header(k, v);
       return reply.status(a.status).send(a.body);
@@ -45,7 +70,8 @@ export function registerGateway(
 
     const sync = async (req: FastifyRequest, reply: FastifyReply) => {
       const p = params(req);
-      return send(reply, await syncCall(deps, await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req), `${base(req)}/queue`)));
+      const call = await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req), `${base(req)}/queue`);
+      return send(reply, await syncCall(deps, { ...call, clientGone: clientGone(reply) }));
     };
     const queue = async (req: FastifyRequest, reply: FastifyReply) => {
       const p = params(req);
@@ -74,8 +100,17 @@ export function registerGateway(
         if (!owner || !alias) throw new PlatformError(400, "bad_request", `x-fal-target-url names no <owner>/<app>: ${JSON.stringify(target)}`);
         const call = await toCall(req, owner, alias, rest.join("/"), url.search.replace(/^\?/, ""), `${base(req)}/queue`);
         const isQueue = url.hostname.startsWith("queue.");
-        return send(reply, isQueue ? await queueCall(deps, call) : await syncCall(deps, call));
+        return send(reply, isQueue ? await queueCall(deps, call) : await syncCall(deps, { ...call, clientGone: clientGone(reply) }));
       },
     });
   });
+}
+
+/** Aborts when the connection closes before the answer was sent (the caller hung up). */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const gone = new AbortController();
+  reply.raw.once("close", () => {
+    if (!reply.raw.writableFinished) gone.abort(new Error("the caller closed the connection"));
+  });
+  return gone.signal;
 }

@@ -22,7 +22,8 @@ import type { Db } from "../store/db";
 import * as repo from "../store/repo";
 import type { AppRow, RevisionRow } from "../store/repo";
 import * as qs from "../store/queueStore";
-import type { QueueLog, RequestRow } from "../store/queueStore";
+import type { ClaimedRequest, QueueLog } from "../store/queueStore";
+import { loadBody, storeBody, type PayloadStore } from "../store/payloadStore";
 import type { Autoscaler, Lease, RunnerManager } from "../runners";
 import { cancelOnRunner, postToRunner, runnerHealth, type RunnerResponse } from "../runners";
 import type { Logger } from "../log";
@@ -42,6 +43,8 @@ export interface DispatcherOptions {
   readonly autoscaler: Autoscaler;
   /** Delivers webhooks of completed requests; run with the queue's maintenance. */
   readonly webhooks: WebhookDelivery;
+  /** Where payloads and results too big for a queue row live. */
+  readonly payloads: PayloadStore;
   readonly log: Logger;
   readonly metrics: PlatformMetrics;
   /** This process's lease-owner id: `<hostname>:<pid>`. */
@@ -53,7 +56,7 @@ export interface DispatcherOptions {
 }
 
 interface Held {
-  readonly row: RequestRow;
+  readonly row: ClaimedRequest;
   readonly lease: Lease;
   readonly abort: AbortController;
   readonly logs: QueueLog[];
@@ -158,7 +161,7 @@ export class Dispatcher {
     }
   }
 
-  private async process(row: RequestRow, lease: Lease, app: AppRow, revision: RevisionRow): Promise<void> {
+  private async process(row: ClaimedRequest, lease: Lease, app: AppRow, revision: RevisionRow): Promise<void> {
     const { log: baseLog, metrics } = this.opts;
     const log = baseLog.child({ request_id: row.id, app: app.name, env: app.environment, runner_id: lease.runner.id, attempt: row.attempts });
     const abort = new AbortController();
@@ -168,6 +171,13 @@ export class Dispatcher {
     const timeout = AbortSignal.timeout(app.scaling.request_timeout * 1000);
     let outcome: "ok" | "error" | "retried" | "timeout" | "cancelled" = "error";
     try {
+      // Read only now, by the process that sends it: never by status polls or claims.
+      const payload = await loadBody(this.opts.payloads, row.payload, row.payload_ref);
+      if (!payload) {
+        log.error({ payload_ref: row.payload_ref }, "the stored payload of a queued request is missing");
+        await this.finish(held, { status: 500, body: detail("the request's stored payload is missing"), contentType: "application/json", error: "stored payload missing", errorType: "payload_lost" });
+        return;
+      }
       let res: RunnerResponse;
       try {
         res = await postToRunner(
@@ -179,7 +189,7 @@ export class Dispatcher {
             "x-fal-endpoint": `${row.owner}/${row.alias}${row.path === "/" ? "" : row.path}`,
             ...(row.caller ? { "x-fal-caller-key-id": row.caller } : {}),
           },
-          Buffer.from(row.payload),
+          payload,
           AbortSignal.any([abort.signal, timeout]),
         );
       } catch (err) {
@@ -252,14 +262,16 @@ export class Dispatcher {
     return false;
   }
 
-  private async finish(held: Held, c: Omit<qs.Completion, "logs">): Promise<void> {
-    const done = await qs.complete(this.opts.db, held.row.id, this.opts.owner, { ...c, logs: held.logs });
+  private async finish(held: Held, c: Omit<qs.Completion, "logs" | "body"> & { body: Buffer }): Promise<void> {
+    // A big result goes to the payload store before the row that points to it.
+    const body = await storeBody(this.opts.payloads, held.row.id, "result", c.body);
+    const done = await qs.complete(this.opts.db, held.row.id, this.opts.owner, { ...c, body, logs: held.logs });
     if (!done) this.opts.log.warn({ request_id: held.row.id }, "lease lost before completion; another process retries the request");
   }
 
   private async failWaitingOf(appId: string, status: number, why: string, errorType: string): Promise<void> {
     for (const id of await qs.waitingIds(this.opts.db, appId, FAIL_BATCH)) {
-      await qs.completeWaiting(this.opts.db, id, { status, body: detail(why), contentType: "application/json", error: why, errorType });
+      await qs.completeWaiting(this.opts.db, id, { status, body: small(detail(why)), contentType: "application/json", error: why, errorType });
     }
   }
 
@@ -298,7 +310,7 @@ export class Dispatcher {
     }
     for (const id of await qs.expiredStartDeadlines(db)) {
       const why = "X-Fal-Request-Timeout passed before processing started";
-      if (await qs.completeWaiting(db, id, { status: 504, body: detail(why), contentType: "application/json", error: why, errorType: "request_timeout_user" })) {
+      if (await qs.completeWaiting(db, id, { status: 504, body: small(detail(why)), contentType: "application/json", error: why, errorType: "request_timeout_user" })) {
         this.opts.metrics.outcomes.inc({ mode: "queue", outcome: "timeout" });
       }
     }
@@ -306,6 +318,11 @@ export class Dispatcher {
     for (const st of ["IN_QUEUE", "IN_PROGRESS"]) this.opts.metrics.queueDepth.set({ status: st }, depth.get(st) ?? 0);
     await this.opts.webhooks.deliverDue();
   }
+}
+
+/** A body the platform wrote itself: always small enough to stay inline. */
+function small(bytes: Buffer): qs.Completion["body"] {
+  return { inline: bytes, ref: null, size: bytes.length };
 }
 
 function detail(message: string): Buffer {

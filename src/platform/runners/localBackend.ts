@@ -7,9 +7,14 @@
  * interpreter's, so signalling the PID alone can leave the app serving.
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { chmodSync, cpSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { MACHINE_TYPES } from "../../model/catalog";
-import { appProcessEnv } from "../childEnv";
+import { runnerBaseEnv } from "../childEnv";
+import { pythonInstall } from "./pythonInstall";
+import type { Sandbox } from "./sandbox";
 import { eachLine } from "../lines";
 import { RunnerStartError, type RunnerBackend, type RunnerExit, type RunnerLaunch, type StartedRunner } from "./backend";
 import { runnerHealth } from "./runnerHttp";
@@ -25,6 +30,18 @@ export interface LocalBackendOptions {
   readonly gpus?: readonly string[];
   /** Called with each line a runner prints. */
   readonly onOutput?: (runnerId: string, stream: "stdout" | "stderr", line: string) => void;
+  /** How runners are isolated (./sandbox.ts). */
+  readonly sandbox: Sandbox;
+  /**
+   * Parent of the runners' working directories; must be outside the data
+   * directory. Each platform process uses its own folder in it, and removes
+   * those of dead processes. Default `<tmpdir>/falplane-runners`.
+   */
+  readonly runnersDir?: string;
+  /** Names of platform environment variables every runner also gets (`--runner-env`). Default none. */
+  readonly passEnv?: readonly string[];
+  /** Host directories every runner may read and write (`--runner-shared-dir`, e.g. a model cache). Default none. */
+  readonly sharedDirs?: readonly string[];
 }
 
 const OUTPUT_TAIL_LINES = 40;
@@ -143,8 +160,12 @@ export class LocalBackend implements RunnerBackend {
   /** GPU index → runner holding it. */
   private readonly gpuHolders = new Map<string, string>();
 
+  /** This process's folder of runner working directories. */
+  private readonly workRoot: string;
+
   constructor(private readonly opts: LocalBackendOptions) {
     this.bindHost = opts.bindHost ?? "127.0.0.1";
+    this.workRoot = claimWorkRoot(opts.runnersDir ?? join(tmpdir(), "falplane-runners"));
     this.gpus = opts.gpus ?? detectGpus();
     this.machineTypes =
       opts.machineTypes ??
@@ -173,24 +194,40 @@ export class LocalBackend implements RunnerBackend {
     }
     const mine = free.slice(0, wanted);
     for (const g of mine) this.gpuHolders.set(g, launch.runnerId);
-    const port = await freePort(this.bindHost);
-    const env: Record<string, string> = {
-      ...appProcessEnv(),
-      ...launch.env,
-      // Only the GPUs handed to this runner are visible to it; CPU runners see none.
-      CUDA_VISIBLE_DEVICES: mine.join(","),
-      PORT: String(port),
-      FAL_RUNNER_HOST: this.bindHost,
-      FAL_RUNNER_ID: launch.runnerId,
-      PYTHONPATH: this.opts.pythonSdkPath,
-      PYTHONUNBUFFERED: "1",
-    };
-    const child = spawn(launch.python, ["-m", "falplane.runner", launch.entrypoint], {
-      cwd: launch.workDir,
-      env,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    let workDir: string | undefined;
+    let child: ChildProcess;
+    let port: number;
+    try {
+      const python = await pythonInstall(launch.python);
+      // Its own copy of the revision's files, outside the data directory: what it writes stays its own.
+      workDir = join(this.workRoot, launch.runnerId);
+      cpSync(launch.workDir, workDir, { recursive: true, filter: (src) => !src.endsWith("/.complete") });
+      chmodSync(workDir, 0o700);
+      port = await freePort(this.bindHost);
+      const env: Record<string, string> = {
+        ...runnerBaseEnv(this.opts.passEnv),
+        ...launch.env,
+        HOME: workDir,
+        // Only the GPUs handed to this runner are visible to it; CPU runners see none.
+        CUDA_VISIBLE_DEVICES: mine.join(","),
+        PORT: String(port),
+        FAL_RUNNER_HOST: this.bindHost,
+        FAL_RUNNER_ID: launch.runnerId,
+        PYTHONPATH: this.opts.pythonSdkPath,
+        PYTHONUNBUFFERED: "1",
+      };
+      const cmd = this.opts.sandbox.wrap(python.executable, ["-m", "falplane.runner", launch.entrypoint], {
+        workDir,
+        readOnly: [...python.dirs, this.opts.pythonSdkPath],
+        readWrite: this.opts.sharedDirs ?? [],
+        gpuDevices: mine.length > 0,
+      });
+      child = spawn(cmd.file, cmd.args, { cwd: workDir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    } catch (err) {
+      for (const g of mine) this.gpuHolders.delete(g);
+      if (workDir) rmSync(workDir, { recursive: true, force: true });
+      throw new RunnerStartError(`runner ${launch.runnerId} could not be launched: ${err instanceof Error ? err.message : err}`, "");
+    }
     const runner = new LocalRunner(
       launch.runnerId,
       port,
@@ -203,6 +240,7 @@ export class LocalBackend implements RunnerBackend {
     void runner.exited.then(() => {
       this.live.delete(runner);
       for (const g of mine) this.gpuHolders.delete(g);
+      rmSync(workDir!, { recursive: true, force: true });
     });
     return runner;
   }
@@ -210,6 +248,32 @@ export class LocalBackend implements RunnerBackend {
   /** Kills every runner this backend started; used on shutdown and from process exit hooks. */
   killAll(): void {
     for (const r of this.live) r.kill();
+  }
+}
+
+/**
+ * Makes `<parent>/<pid>` this process's folder of runner working directories
+ * and removes the folders of processes that are gone (a platform killed
+ * with SIGKILL leaves its runners' folders behind).
+ */
+function claimWorkRoot(parent: string): string {
+  mkdirSync(parent, { recursive: true, mode: 0o711 });
+  for (const entry of readdirSync(parent)) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    rmSync(join(parent, entry), { recursive: true, force: true });
+  }
+  const mine = join(parent, String(process.pid));
+  mkdirSync(mine, { recursive: true, mode: 0o700 });
+  return mine;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -79,6 +79,39 @@ export const ACTIVE_STATES: readonly RunnerState[] = ["PENDING", "BUILDING", "SE
 interface Backoff {
   failures: number;
   until: number;
+  /** First line of the last start failure, for the callers it turns away. */
+  error: string;
+}
+
+export interface AcquireOptions {
+  /** Ends the wait (the request's deadline, its caller hanging up). */
+  readonly signal?: AbortSignal;
+  /** Whether the revision still serves the app; asked at each wake-up. Default: always. */
+  readonly stillServing?: () => Promise<boolean>;
+}
+
+/** The revision cannot serve now: its runners keep failing setup and none is left or starting. */
+export class RevisionUnavailableError extends Error {
+  constructor(
+    readonly revisionId: string,
+    readonly failures: number,
+    readonly retryAfterS: number,
+    lastError: string,
+  ) {
+    super(
+      `revision ${revisionId} is in crash backoff: its runners failed setup ${failures} time(s) in a row ` +
+        `(last: ${lastError}); the next start is in ${retryAfterS} s`,
+    );
+    this.name = "RevisionUnavailableError";
+  }
+}
+
+/** The alias moved off the revision a call was waiting for; the call resolves the app again. */
+export class RevisionSupersededError extends Error {
+  constructor(readonly revisionId: string) {
+    super(`revision ${revisionId} no longer serves its app`);
+    this.name = "RevisionSupersededError";
+  }
 }
 
 export class RunnerManager {
@@ -111,15 +144,24 @@ export class RunnerManager {
   /**
    * A lease on a runner of `revision` with free capacity, starting a runner
    * when none has any and the autoscaler's sync-call rule allows; otherwise
-   * waits for one (until `signal` aborts).
+   * waits for one (until `signal` aborts). Fails fast instead of waiting for
+   * nothing: RevisionUnavailableError when the revision is in crash backoff
+   * with no runner left or starting, RevisionSupersededError when
+   * `stillServing` says the alias moved to another revision meanwhile.
    */
-  async acquire(app: AppRow, revision: RevisionRow, signal?: AbortSignal): Promise<Lease> {
-    for (;;) {
+  async acquire(app: AppRow, revision: RevisionRow, opts: AcquireOptions = {}): Promise<Lease> {
+    const { signal, stillServing } = opts;
+    for (let wakeUps = 0; ; wakeUps++) {
       if (signal?.aborted) throw signal.reason ?? new Error("aborted");
       const free = this.tryLease(app.id, revision.id);
       if (free) return free;
+      if (wakeUps > 0 && stillServing && !(await stillServing())) throw new RevisionSupersededError(revision.id);
 
       const active = this.list(app.id).filter((r) => r.revisionId === revision.id && ACTIVE_STATES.includes(r.state));
+      const backoff = this.backoff.get(revision.id);
+      if (active.length === 0 && backoff && this.inBackoff(revision.id)) {
+        throw new RevisionUnavailableError(revision.id, backoff.failures, this.backoffRemaining(revision.id), backoff.error);
+      }
       const start = shouldStartForSyncCall({
         active: active.length,
         starting: active.filter((r) => r.state === "PENDING" || r.state === "BUILDING" || r.state === "SETUP").length,
@@ -295,7 +337,8 @@ export class RunnerManager {
       runner.state = "DEAD";
       this.runners.delete(runner.id);
       const failures = (this.backoff.get(revision.id)?.failures ?? 0) + 1;
-      this.backoff.set(revision.id, { failures, until: Date.now() + crashBackoffMs(failures) });
+      const error = lastFailureLine(err);
+      this.backoff.set(revision.id, { failures, until: Date.now() + crashBackoffMs(failures), error });
       await this.persist(runner, err instanceof Error ? err.message : String(err));
       log.warn({ err: err instanceof RunnerStartError ? err.message.split("\n")[0] : String(err) }, "runner failed to start");
       this.waiters.wake(app.id);
@@ -347,4 +390,11 @@ export class RunnerManager {
       })
       .catch((e) => this.opts.log.warn({ err: String(e) }, "could not record runner state"));
   }
+}
+
+/** What a caller turned away should read: the app's own last line (its exception) when it printed one. */
+function lastFailureLine(err: unknown): string {
+  const message = (err instanceof Error ? err.message : String(err)).split("\n")[0];
+  const output = err instanceof RunnerStartError ? err.output.trim().split("\n").filter((l) => l.trim()) : [];
+  return output.length ? `${message}: ${output[output.length - 1].trim().slice(0, 500)}` : message;
 }

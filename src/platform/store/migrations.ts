@@ -176,6 +176,32 @@ ALTER TABLE revisions DROP CONSTRAINT revisions_status_check;
 ALTER TABLE revisions ADD CONSTRAINT revisions_status_check CHECK (status IN ('Building', 'Deploying', 'Deployed', 'Failed', 'Suspended'))
 `,
   },
+  {
+    id: 5,
+    name: "request bodies out of the row, quotas, retention",
+    // Big bodies live in the payload store (store/payloadStore.ts); the row keeps a ref and the size.
+    // Sizes feed per-owner quotas; completed_at feeds retention.
+    sql: `
+ALTER TABLE requests ADD COLUMN payload_ref text;
+ALTER TABLE requests ADD COLUMN payload_size bigint NOT NULL DEFAULT 0;
+ALTER TABLE requests ADD COLUMN result_ref text;
+ALTER TABLE requests ADD COLUMN result_size bigint NOT NULL DEFAULT 0;
+UPDATE requests SET payload_size = octet_length(payload), result_size = coalesce(octet_length(result_body), 0);
+CREATE INDEX requests_owner ON requests (owner, status) INCLUDE (payload_size, result_size);
+CREATE INDEX requests_completed ON requests (completed_at) WHERE status = 'COMPLETED';
+CREATE TABLE request_payloads (
+  id         text PRIMARY KEY,
+  request_id text NOT NULL,
+  kind       text NOT NULL CHECK (kind IN ('payload', 'result')),
+  bytes      bytea NOT NULL,
+  size       bigint NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE request_payloads ALTER COLUMN bytes SET STORAGE EXTERNAL;
+CREATE INDEX request_payloads_request ON request_payloads (request_id);
+CREATE INDEX request_payloads_created ON request_payloads (created_at)
+`,
+  },
 ];
 
 const LOCK_ID = 7_412_001;

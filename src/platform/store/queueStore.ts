@@ -5,6 +5,7 @@
  * lease they renew; an expired lease puts the request back in the queue.
  */
 import type { Queryable } from "./db";
+import type { StoredBody } from "./payloadStore";
 
 export type RequestStatus = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED";
 
@@ -30,6 +31,11 @@ export interface RequestRow {
   result_status: number | null;
   result_body: Uint8Array | null;
   result_content_type: string | null;
+  /** Set when the payload lives in the payload store (then `payload` is empty). */
+  payload_ref: string | null;
+  payload_size: number;
+  result_ref: string | null;
+  result_size: number;
   error: string | null;
   error_type: string | null;
   logs: QueueLog[];
@@ -54,7 +60,8 @@ export interface NewRequest {
   owner: string;
   alias: string;
   path: string;
-  payload: Buffer;
+  /** Inline when small, else a ref from the payload store (written first). */
+  payload: StoredBody;
   contentType: string;
   caller: string | null;
   webhookUrl: string | null;
@@ -64,18 +71,51 @@ export interface NewRequest {
 
 export async function insertRequest(q: Queryable, r: NewRequest): Promise<void> {
   await q.query(
-    `INSERT INTO requests (id, app_id, owner, alias, path, status, payload, content_type, caller, webhook_url, no_retry, start_deadline)
-     VALUES ($1,$2,$3,$4,$5,'IN_QUEUE',$6,$7,$8,$9,$10, CASE WHEN $11::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $11::float8) END)`,
-    [r.id, r.appId, r.owner, r.alias, r.path, r.payload, r.contentType, r.caller, r.webhookUrl, r.noRetry, r.startTimeoutS],
+    `INSERT INTO requests (id, app_id, owner, alias, path, status, payload, content_type, caller, webhook_url, no_retry, start_deadline,
+                           payload_ref, payload_size)
+     VALUES ($1,$2,$3,$4,$5,'IN_QUEUE',$6,$7,$8,$9,$10, CASE WHEN $11::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $11::float8) END,
+             $12, $13)`,
+    [r.id, r.appId, r.owner, r.alias, r.path, r.payload.inline, r.contentType, r.caller, r.webhookUrl, r.noRetry, r.startTimeoutS, r.payload.ref, r.payload.size],
   );
 }
 
+/** The whole row, bodies included: for tests and tools, never for a hot path. */
 export async function getRequest(q: Queryable, id: string): Promise<RequestRow | undefined> {
   return (await q.query<RequestRow>("SELECT * FROM requests WHERE id = $1", [id]))[0];
 }
 
+/** What a status poll needs, and no body bytes: polls must stay cheap however big the request. */
+export interface RequestStatusRow {
+  id: string;
+  app_id: string;
+  owner: string;
+  status: RequestStatus;
+  created_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+  result_status: number | null;
+  result_content_type: string | null;
+  error: string | null;
+  error_type: string | null;
+  logs: QueueLog[];
+  payload_size: number;
+  result_size: number;
+}
+
+const STATUS_COLUMNS = `id, app_id, owner, status, created_at, started_at, completed_at, result_status, result_content_type,
+  error, error_type, logs, payload_size::float8 AS payload_size, result_size::float8 AS result_size`;
+
+export async function getRequestStatus(q: Queryable, id: string): Promise<RequestStatusRow | undefined> {
+  return (await q.query<RequestStatusRow>(`SELECT ${STATUS_COLUMNS} FROM requests WHERE id = $1`, [id]))[0];
+}
+
+/** The stored result of a request: inline bytes or a payload-store ref. */
+export async function getResultBody(q: Queryable, id: string): Promise<{ result_body: Uint8Array | null; result_ref: string | null } | undefined> {
+  return (await q.query<{ result_body: Uint8Array | null; result_ref: string | null }>("SELECT result_body, result_ref FROM requests WHERE id = $1", [id]))[0];
+}
+
 /** Requests ahead of this one in its app's queue. */
-export async function queuePosition(q: Queryable, r: RequestRow): Promise<number> {
+export async function queuePosition(q: Queryable, r: Pick<RequestRow, "app_id" | "created_at" | "id">): Promise<number> {
   const [row] = await q.query<{ n: string }>(
     "SELECT count(*)::text AS n FROM requests WHERE app_id = $1 AND status = 'IN_QUEUE' AND (created_at, id) < ($2, $3)",
     [r.app_id, r.created_at, r.id],
@@ -99,6 +139,12 @@ export async function waitingIds(q: Queryable, appId: string, limit: number): Pr
   return rows.map((r) => r.id);
 }
 
+/** A claimed request as the dispatcher needs it: the payload is inline (small) or a ref, never a big body. */
+export type ClaimedRequest = Pick<
+  RequestRow,
+  "id" | "app_id" | "owner" | "alias" | "path" | "payload" | "payload_ref" | "content_type" | "caller" | "no_retry" | "attempts" | "created_at"
+>;
+
 /**
  * Claims the oldest waiting request of an app that has not already failed on
  * this runner, under a lease of leaseMs for this process.
@@ -109,8 +155,8 @@ export async function claimNext(
   runnerId: string,
   owner: string,
   leaseMs: number,
-): Promise<RequestRow | undefined> {
-  const rows = await q.query<RequestRow>(
+): Promise<ClaimedRequest | undefined> {
+  const rows = await q.query<ClaimedRequest>(
     `UPDATE requests SET status = 'IN_PROGRESS', lease_owner = $3, runner_id = $2, attempts = attempts + 1,
             lease_expires_at = now() + make_interval(secs => $4::float8 / 1000), started_at = coalesce(started_at, now())
       WHERE id = (
@@ -120,7 +166,7 @@ export async function claimNext(
          ORDER BY created_at, id
          LIMIT 1
          FOR UPDATE SKIP LOCKED)
-      RETURNING *`,
+      RETURNING id, app_id, owner, alias, path, payload, payload_ref, content_type, caller, no_retry, attempts, created_at`,
     [appId, runnerId, owner, leaseMs],
   );
   return rows[0];
@@ -140,7 +186,8 @@ export async function renewLeases(q: Queryable, owner: string, ids: string[], le
 
 export interface Completion {
   status: number;
-  body: Buffer;
+  /** Inline when small, else a ref from the payload store (written first). */
+  body: StoredBody;
   contentType: string;
   error?: string;
   errorType?: string;
@@ -152,11 +199,11 @@ export async function complete(q: Queryable, id: string, owner: string, c: Compl
   const rows = await q.query(
     `UPDATE requests SET status = 'COMPLETED', completed_at = now(), lease_owner = NULL, lease_expires_at = NULL,
             result_status = $3, result_body = $4, result_content_type = $5, error = $6, error_type = $7,
-            logs = logs || $8::jsonb,
+            logs = logs || $8::jsonb, result_ref = $9, result_size = $10,
             webhook_state = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
             webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
       WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS' RETURNING id`,
-    [id, owner, c.status, c.body, c.contentType, c.error ?? null, c.errorType ?? null, JSON.stringify(c.logs)],
+    [id, owner, c.status, c.body.inline, c.contentType, c.error ?? null, c.errorType ?? null, JSON.stringify(c.logs), c.body.ref, c.body.size],
   );
   return rows.length > 0;
 }
@@ -166,10 +213,11 @@ export async function completeWaiting(q: Queryable, id: string, c: Omit<Completi
   const rows = await q.query(
     `UPDATE requests SET status = 'COMPLETED', completed_at = now(),
             result_status = $2, result_body = $3, result_content_type = $4, error = $5, error_type = $6,
+            result_ref = $7, result_size = $8,
             webhook_state = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
             webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
       WHERE id = $1 AND status = 'IN_QUEUE' RETURNING id`,
-    [id, c.status, c.body, c.contentType, c.error ?? null, c.errorType ?? null],
+    [id, c.status, c.body.inline, c.contentType, c.error ?? null, c.errorType ?? null, c.body.ref, c.body.size],
   );
   return rows.length > 0;
 }
@@ -234,12 +282,14 @@ export async function requestCancel(q: Queryable, id: string): Promise<void> {
  * so no other process delivers them meanwhile; the delivery then records its
  * real outcome. No transaction is held across the HTTP call.
  */
-export async function claimDueWebhooks(q: Queryable, limit: number): Promise<RequestRow[]> {
-  return q.query<RequestRow>(
+export type WebhookRow = Pick<RequestRow, "id" | "webhook_url" | "webhook_attempts" | "result_status" | "result_body" | "result_ref" | "error">;
+
+export async function claimDueWebhooks(q: Queryable, limit: number): Promise<WebhookRow[]> {
+  return q.query<WebhookRow>(
     `UPDATE requests SET webhook_next_at = now() + interval '60 seconds'
       WHERE id IN (SELECT id FROM requests WHERE webhook_state = 'pending' AND webhook_next_at <= now()
                     ORDER BY webhook_next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-      RETURNING *`,
+      RETURNING id, webhook_url, webhook_attempts, result_status, result_body, result_ref, error`,
     [limit],
   );
 }
@@ -258,4 +308,33 @@ export async function queueDepth(q: Queryable): Promise<{ status: string; n: num
     "SELECT status, count(*)::text AS n FROM requests WHERE status <> 'COMPLETED' GROUP BY status",
   );
   return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
+}
+
+/** What an owner holds: bytes of stored payloads and results, and requests waiting. For quotas. */
+export async function ownerUsage(q: Queryable, owner: string): Promise<{ bytes: number; waiting: number }> {
+  const [row] = await q.query<{ bytes: string; waiting: string }>(
+    `SELECT coalesce(sum(payload_size + result_size), 0)::text AS bytes,
+            count(*) FILTER (WHERE status = 'IN_QUEUE')::text AS waiting
+       FROM requests WHERE owner = $1`,
+    [owner],
+  );
+  return { bytes: Number(row.bytes), waiting: Number(row.waiting) };
+}
+
+/**
+ * Deletes up to `limit` requests completed more than retentionMs ago (not
+ * while a webhook delivery is still pending); returns their ids so that their
+ * stored bodies go too. Small batches: no long lock, no long PGlite stall.
+ */
+export async function deleteExpired(q: Queryable, retentionMs: number, limit: number): Promise<string[]> {
+  const rows = await q.query<{ id: string }>(
+    `DELETE FROM requests WHERE id IN (
+       SELECT id FROM requests
+        WHERE status = 'COMPLETED' AND completed_at < now() - make_interval(secs => $1::float8 / 1000)
+          AND (webhook_state IS NULL OR webhook_state <> 'pending')
+        LIMIT $2 FOR UPDATE SKIP LOCKED)
+     RETURNING id`,
+    [retentionMs, limit],
+  );
+  return rows.map((r) => r.id);
 }

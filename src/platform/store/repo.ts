@@ -90,6 +90,15 @@ export async function listKeys(q: Queryable, owner: string): Promise<KeyRow[]> {
   return q.query<KeyRow>("SELECT * FROM api_keys WHERE owner = $1 AND revoked_at IS NULL ORDER BY created_at", [owner]);
 }
 
+/** Active ADMIN keys of an owner, taking a row lock on each (so two revocations cannot both leave none). */
+export async function lockActiveAdminKeys(tx: Queryable, owner: string): Promise<string[]> {
+  const rows = await tx.query<{ key_id: string }>(
+    "SELECT key_id FROM api_keys WHERE owner = $1 AND scope = 'ADMIN' AND revoked_at IS NULL ORDER BY key_id FOR UPDATE",
+    [owner],
+  );
+  return rows.map((r) => r.key_id);
+}
+
 export async function revokeKey(q: Queryable, owner: string, keyId: string): Promise<boolean> {
   const rows = await q.query(
     "UPDATE api_keys SET revoked_at = now() WHERE owner = $1 AND key_id = $2 AND revoked_at IS NULL RETURNING key_id",

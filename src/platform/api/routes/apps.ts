@@ -8,7 +8,7 @@ import type { RolloutResponse, Sent } from "../../../contract";
 import type { ServerDeps } from "../server";
 import { appUsage, runnerListing } from "../../appStatus";
 import { presentApp, presentRunners, presentUsage } from "../present";
-import { env, nameParam, owner, query } from "../request";
+import { bodyOrEmpty, env, nameParam, owner, query } from "../request";
 
 export const appRoutes: FastifyPluginAsync<Pick<ServerDeps, "db" | "service" | "runners" | "usage">> = async (v1, d) => {
   const { service } = d;
@@ -28,7 +28,7 @@ export const appRoutes: FastifyPluginAsync<Pick<ServerDeps, "db" | "service" | "
   });
 
   v1.post("/apps/:name/rollout", async (req) => {
-    const body = S.RolloutBody.parse(req.body ?? {});
+    const body = S.RolloutBody.parse(bodyOrEmpty(req));
     const restarted = await service.rollout(owner(req), nameParam(req), env(req), body.force);
     return { restarted, force: body.force } satisfies Sent<typeof RolloutResponse>;
   });

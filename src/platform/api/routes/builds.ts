@@ -10,11 +10,11 @@ import type { AppBuildResponse, BuildLogResponse, PlatformInfoResponse, Sent } f
 import type { ServerDeps } from "../server";
 import { buildsOfApp, environmentUsage, planOrInvalid, visibleBuild } from "../../buildService";
 import { presentBuild, presentBuildPlan } from "../present";
-import { env, nameParam, owner, param } from "../request";
+import { bodyOrEmpty, env, nameParam, owner, param } from "../request";
 
 export const buildRoutes: FastifyPluginAsync<Pick<ServerDeps, "db" | "builder" | "service" | "version">> = async (v1, d) => {
   v1.post("/builds/plan", async (req) => {
-    const body = S.PlanBuildBody.parse(req.body ?? {});
+    const body = S.PlanBuildBody.parse(bodyOrEmpty(req));
     const plan = await planOrInvalid(d.builder, { requirements: body.requirements, pythonVersion: body.python_version }, "python_version");
     return presentBuildPlan(plan);
   });
