@@ -10,9 +10,10 @@
  *   node scripts/setup.cjs --engine-only   only the engine
  */
 "use strict";
-const { spawnSync, execFileSync } = require("node:child_process");
+const { spawn, spawnSync, execFileSync } = require("node:child_process");
 const { createHash } = require("node:crypto");
-const { existsSync, mkdirSync, copyFileSync, chmodSync, readFileSync, writeFileSync, readdirSync } = require("node:fs");
+const { existsSync, mkdirSync, copyFileSync, chmodSync, readFileSync, writeFileSync, readdirSync, createWriteStream } = require("node:fs");
+const { homedir } = require("node:os");
 const { join } = require("node:path");
 const { ROOT, PULUMI_VERSION, CACHE_DIR, findEngineDir, pulumiVersion } = require("./engine.cjs");
 
@@ -22,13 +23,66 @@ const fail = (msg) => {
   process.exit(1);
 };
 
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { stdio: "inherit", cwd: ROOT, ...opts });
-  if (r.error) fail(`${cmd} ${args.join(" ")}: ${r.error.message}`);
-  if (r.status !== 0) fail(`${cmd} ${args.join(" ")} exited with ${r.status}`);
+/** Full output of every step goes here; the terminal gets one line per step and a progress line. */
+const LOG_DIR = join(homedir(), ".cache", "falplane", "logs");
+const seconds = (since) => `${Math.round((Date.now() - since) / 1000)} s`;
+
+/**
+ * Runs one step with its whole output in a log file of its own: the terminal
+ * shows a progress line (updated in place on a terminal, every 30 s
+ * otherwise) and, when the step fails, the last lines of the log and its path.
+ * `progress` reads each output line and returns the progress text.
+ */
+function runLogged(title, cmd, args, opts = {}) {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const logPath = join(LOG_DIR, `${opts.logName || cmd}.log`);
+  const log = createWriteStream(logPath);
+  const started = Date.now();
+  const tail = [];
+  let status = "";
+  const tty = process.stdout.isTTY;
+  const show = () => {
+    const line = `[setup]   ${title}: ${status ? status + ", " : ""}${seconds(started)}`;
+    if (tty) process.stdout.write(`\r${line.slice(0, (process.stdout.columns || 100) - 1)}\x1b[K`);
+    else process.stdout.write(line + "\n");
+  };
+  const ticker = setInterval(show, tty ? 1000 : 30_000);
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd || ROOT, env: opts.env || process.env, stdio: ["ignore", "pipe", "pipe"] });
+    let pending = "";
+    const onData = (chunk) => {
+      log.write(chunk);
+      pending += chunk.toString();
+      const lines = pending.split("\n");
+      pending = lines.pop();
+      for (const line of lines) {
+        tail.push(line);
+        if (tail.length > 30) tail.shift();
+        if (opts.progress) status = opts.progress(line) || status;
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    const finish = (code, error) => {
+      clearInterval(ticker);
+      if (tty) process.stdout.write("\r\x1b[K");
+      log.end(() => resolve({ ok: code === 0, code, error, logPath, tail: tail.filter((l) => l.trim()), elapsed: seconds(started) }));
+    };
+    child.on("error", (err) => finish(-1, err));
+    child.on("close", (code) => finish(code));
+  });
 }
 
-function npmDependencies() {
+/** runLogged, and on failure the cause on the terminal and exit 1. */
+async function runStep(title, cmd, args, opts = {}) {
+  const r = await runLogged(title, cmd, args, opts);
+  if (r.ok) return r;
+  process.stderr.write(`[setup] ${title} failed (${r.error ? r.error.message : `exit code ${r.code}`}); last lines of ${r.logPath}:\n`);
+  for (const line of r.tail.slice(-20)) process.stderr.write(`    ${line}\n`);
+  fail(`${cmd} ${args.join(" ")}`);
+}
+
+async function npmDependencies() {
   const pkg = join(ROOT, "node_modules", "@pulumi", "pulumi", "package.json");
   const lockStamp = join(ROOT, "node_modules", ".package-lock.json");
   const fresh =
@@ -37,14 +91,30 @@ function npmDependencies() {
     existsSync(lockStamp) &&
     existsSync(join(ROOT, "node_modules", "vitest"));
   if (fresh) return;
+  say(`Node.js ${process.version}: supported (20 or newer). Some dependencies declare node >= 22; they run on 20, and npm's EBADENGINE warnings about that are expected (kept in the log, not shown).`);
   say("installing npm dependencies (npm ci)...");
-  const ci = spawnSync("npm", ["ci", "--no-audit", "--no-fund"], { stdio: "inherit", cwd: ROOT });
-  if (!ci.error && ci.status === 0) return;
+  const quiet = ["--no-audit", "--no-fund", "--loglevel=error"];
+  const packages = (line) => (/added (\d+) packages/.exec(line) || [])[0];
+  const ci = await runLogged("npm ci", "npm", ["ci", ...quiet], { logName: "npm-ci", progress: packages });
+  if (ci.ok) return say(`npm dependencies installed (${ci.elapsed})`);
   // npm ci refuses a lock file that lacks optional packages (rollup's other-platform
   // builds) the registry here does not have; npm install accepts it and, with
   // --no-save, leaves package-lock.json as it is.
-  say("npm ci refused; falling back to npm install --no-save (package-lock.json is not changed)");
-  run("npm", ["install", "--no-audit", "--no-fund", "--no-save"]);
+  say(`npm ci refused: ${npmRefusal(ci.tail)} (full output: ${ci.logPath})`);
+  say("falling back to npm install --no-save (package-lock.json is not changed)...");
+  const inst = await runStep("npm install", "npm", ["install", "--no-save", ...quiet], { logName: "npm-install", progress: packages });
+  say(`npm dependencies installed (${inst.elapsed})`);
+}
+
+/** npm's reason for refusing `npm ci`, in one line. */
+function npmRefusal(tail) {
+  const text = tail.join("\n");
+  if (/in sync|lock file/i.test(text)) {
+    const missing = (text.match(/Missing: (\S+)/g) || []).length;
+    return `package-lock.json does not match package.json${missing ? ` (${missing} package(s) missing from the lock, e.g. optional builds for other platforms)` : ""}`;
+  }
+  const first = tail.find((l) => /npm (error|ERR!)/.test(l) && !/A complete log/.test(l));
+  return first ? first.replace(/^npm (error|ERR!)\s*/, "") : "see the log";
 }
 
 /** Hash of our language host's sources: a change rebuilds it (seconds), not the engine. */
@@ -57,15 +127,24 @@ function languageHostStamp() {
   return h.digest("hex");
 }
 
-function goBuild(pkg, out) {
+/** `go build -v`, with modules downloaded and packages compiled as its progress. */
+function goBuild(title, pkg, out, logName) {
   const ldflags = `-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${PULUMI_VERSION}`;
-  run("go", ["build", "-trimpath", "-ldflags", ldflags, "-o", out, pkg], {
+  let downloaded = 0;
+  let compiled = 0;
+  return runStep(title, "go", ["build", "-v", "-trimpath", "-ldflags", ldflags, "-o", out, pkg], {
     cwd: join(ROOT, "tools", "pulumi"),
     env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: `${process.env.GOFLAGS || ""} -mod=readonly`.trim() },
+    logName,
+    progress: (line) => {
+      if (line.startsWith("go: downloading")) downloaded++;
+      else if (/^[\w.-]+(\/[\w.@+-]+)*$/.test(line.trim())) compiled++;
+      return `${downloaded} modules downloaded, ${compiled} packages compiled`;
+    },
   });
 }
 
-function engine() {
+async function engine() {
   const stampFile = join(CACHE_DIR, ".language-host.sha256");
   const stamp = languageHostStamp();
   const found = findEngineDir();
@@ -81,18 +160,13 @@ function engine() {
   const pulumiBin = join(CACHE_DIR, "pulumi");
   if (pulumiVersion(pulumiBin) !== `v${PULUMI_VERSION}`) {
     say(`building the Pulumi engine v${PULUMI_VERSION} from Go modules into ${CACHE_DIR}`);
-    say("first build on a machine: downloads modules and compiles (about 5 to 15 minutes on 2 cores); later runs reuse it");
-    const started = Date.now();
-    const ticker = setInterval(() => say(`  still building the engine... ${Math.round((Date.now() - started) / 1000)} s`), 30000);
-    try {
-      goBuild("github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", pulumiBin);
-    } finally {
-      clearInterval(ticker);
-    }
-    say(`engine built in ${Math.round((Date.now() - started) / 1000)} s`);
+    say(`first build on a machine: downloads modules and compiles (about 5 to 15 minutes on 2 cores; about 400 packages); later runs reuse it. Full output: ${join(LOG_DIR, "engine-build.log")}`);
+    const r = await goBuild("building the engine", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", pulumiBin, "engine-build");
+    say(`engine built (${r.elapsed})`);
   }
-  say("building the Node.js language host (tools/pulumi/cmd/pulumi-language-nodejs)");
-  goBuild("./cmd/pulumi-language-nodejs", join(CACHE_DIR, "pulumi-language-nodejs"));
+  say("building the Node.js language host (tools/pulumi/cmd/pulumi-language-nodejs)...");
+  const host = await goBuild("building the language host", "./cmd/pulumi-language-nodejs", join(CACHE_DIR, "pulumi-language-nodejs"), "language-host-build");
+  say(`language host built (${host.elapsed})`);
   // The dynamic-provider plugin is a script shipped in the @pulumi/pulumi npm package.
   const dyn = join(CACHE_DIR, "pulumi-resource-pulumi-nodejs");
   copyFileSync(join(ROOT, "node_modules", "@pulumi", "pulumi", "pulumi-resource-pulumi-nodejs"), dyn);
@@ -139,12 +213,12 @@ function uv() {
  * The tests run every store and API test on PGlite and on PostgreSQL too:
  * test/globalSetup.ts starts a throwaway cluster with Debian's server binaries.
  */
-function postgres() {
+async function postgres() {
   if (process.env.TEST_DATABASE_URL) return; // the tests use that server
   const root = "/usr/lib/postgresql";
   const hasServer = () => existsSync(root) && readdirSync(root).some((v) => existsSync(join(root, v, "bin", "initdb")));
   if (hasServer()) return;
-  if (!aptInstall("postgresql", "PostgreSQL", "until then the tests' postgres variants fail (or set TEST_DATABASE_URL=postgres://... to a server you run)")) return;
+  if (!(await aptInstall("postgresql", "PostgreSQL", "until then the tests' postgres variants fail (or set TEST_DATABASE_URL=postgres://... to a server you run)"))) return;
   if (!hasServer()) fail(`apt-get installed postgresql, but there is no ${root}/*/bin/initdb`);
   say("PostgreSQL installed");
 }
@@ -154,16 +228,16 @@ function postgres() {
  * without it the platform runs them unsandboxed and says so, and the
  * isolation tests fail.
  */
-function bubblewrap() {
+async function bubblewrap() {
   const works = () => spawnSync("bwrap", ["--version"], { stdio: "ignore" }).status === 0;
   if (works()) return;
-  if (!aptInstall("bubblewrap", "bubblewrap (the runner sandbox)", "until then runners run unsandboxed and the isolation tests fail")) return;
+  if (!(await aptInstall("bubblewrap", "bubblewrap (the runner sandbox)", "until then runners run unsandboxed and the isolation tests fail"))) return;
   if (!works()) fail("apt-get installed bubblewrap, but bwrap does not run");
   say("bubblewrap installed");
 }
 
 /** Installs a Debian package when this is root on a machine with apt-get; says what to do otherwise. */
-function aptInstall(pkg, what, otherwise) {
+async function aptInstall(pkg, what, otherwise) {
   say(`installing ${what} (apt-get install ${pkg})...`);
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   let hasApt = true;
@@ -177,18 +251,23 @@ function aptInstall(pkg, what, otherwise) {
     return false;
   }
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  if (!aptUpdated) run("apt-get", ["update"], { env, stdio: ["ignore", "inherit", "inherit"] });
+  if (!aptUpdated) await runStep("apt-get update", "apt-get", ["update"], { env, logName: "apt-get-update" });
   aptUpdated = true;
-  run("apt-get", ["install", "-y", "--no-install-recommends", pkg], { env, stdio: ["ignore", "inherit", "inherit"] });
+  await runStep(`apt-get install ${pkg}`, "apt-get", ["install", "-y", "--no-install-recommends", pkg], { env, logName: `apt-get-${pkg}` });
   return true;
 }
 let aptUpdated = false;
 
-const engineOnly = process.argv.includes("--engine-only");
-if (!engineOnly) npmDependencies();
-const dir = engine();
-if (!engineOnly) python();
-if (!engineOnly) uv();
-if (!engineOnly) postgres();
-if (!engineOnly) bubblewrap();
-say(`ready: engine v${PULUMI_VERSION} in ${dir}`);
+async function main() {
+  const engineOnly = process.argv.includes("--engine-only");
+  const started = Date.now();
+  if (!engineOnly) await npmDependencies();
+  const dir = await engine();
+  if (!engineOnly) python();
+  if (!engineOnly) uv();
+  if (!engineOnly) await postgres();
+  if (!engineOnly) await bubblewrap();
+  say(`ready: engine v${PULUMI_VERSION} in ${dir} (${seconds(started)})`);
+}
+
+main().catch((err) => fail(err && err.stack ? err.stack : String(err)));

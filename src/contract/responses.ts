@@ -125,5 +125,7 @@ export const BuildPlanResponse = z.object({
 export const PlatformInfoResponse = z.object({
   version: z.string(),
   database: z.string(),
+  /** How runners are isolated: `bwrap` or `none` (docs/operations.md#security). */
+  sandbox: z.enum(["bwrap", "none"]),
   environments: z.object({ store: z.string(), count: z.number(), bytes: z.number() }),
 });

@@ -165,7 +165,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const cache = new ResolveCache(db);
   const service = new PlatformService(db, runners, backend, builder, log, () => cache.invalidate());
   const usage = new UsageRecorder(db, log);
-  const server = buildServer({ db, payloads, limits, service, runners, log, version: PLATFORM_VERSION, webhookPolicy, dispatcher, metrics, cache, usage, builder });
+  const server = buildServer({ db, payloads, limits, service, runners, log, version: PLATFORM_VERSION, webhookPolicy, sandbox: sandbox.kind, dispatcher, metrics, cache, usage, builder });
 
   // If this process dies, its runners must not outlive it.
   const killRunners = () => runners.killAll();

@@ -47,13 +47,13 @@ export async function result(t: QueueTarget, id: string): Promise<{ status: numb
   return { status: res.status, body, headers: res.headers };
 }
 
-/** Ledger lines the worker fixture wrote: request id → pids that served an attempt. */
+/** Ledger lines the worker fixture wrote: request id → ids of the runners that served an attempt. */
 export function readLedger(text: string): Map<string, string[]> {
   const m = new Map<string, string[]>();
   for (const line of text.split("\n")) {
-    const [id, pid] = line.trim().split(" ");
+    const [id, runner] = line.trim().split(" ");
     if (!id) continue;
-    m.set(id, [...(m.get(id) ?? []), pid]);
+    m.set(id, [...(m.get(id) ?? []), runner]);
   }
   return m;
 }

@@ -47,9 +47,9 @@ describe("autoscaler", () => {
       clearInterval(watch);
     }
     expect(peak).toBe(3);
-    const pids = new Set<number>();
-    for (const id of ids) pids.add(((await result(t, id)).body as { pid: number }).pid);
-    expect(pids.size).toBe(3);
+    const runners = new Set<string>();
+    for (const id of ids) runners.add(((await result(t, id)).body as { runner: string }).runner);
+    expect(runners.size).toBe(3);
     // keep_alive is 2 s and min_concurrency 0: every runner stops.
     await expect.poll(async () => (await live()).length, { timeout: 20_000, interval: 250 }).toBe(0);
     // And the metrics saw the work.

@@ -90,8 +90,18 @@ describe("runner isolation (bubblewrap)", () => {
     expect(JSON.stringify(seen)).not.toContain(SECRET);
   });
 
-  it("says which sandbox runs the runners", () => {
+  it("a graceful stop reaches the app inside the sandbox: it runs its teardown and stops on its own", async () => {
+    const [runner] = (await platform.client.listRunners("snoop", "team-a")).filter((r) => r.state === "IDLE");
+    await platform.client.rollout("snoop", "team-a", false);
+    const lines = () => platform.logs.filter((l) => l.msg === "runner output" && l.runner_id === runner.runner_id).map((l) => String(l.line));
+    await expect.poll(() => lines().some((l) => l.includes("stopped")), { timeout: 20_000 }).toBe(true);
+    expect(lines().some((l) => l.includes("received SIGTERM"))).toBe(true);
+    expect(lines().some((l) => l.includes("running teardown()"))).toBe(true);
+  });
+
+  it("says which sandbox runs the runners: in its start-up log and in GET /v1/platform (falctl platform info)", async () => {
     const listening = platform.logs.find((l) => l.msg === "platform listening");
     expect(listening?.sandbox).toBe("bwrap");
+    expect((await platform.client.platformInfo()).sandbox).toBe("bwrap");
   });
 });

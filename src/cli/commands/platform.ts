@@ -78,8 +78,8 @@ export function registerPlatform(program: Command, cli: Cli): void {
       const info = await cli.client().platformInfo();
       if (o.json) return printJson(info);
       printTable(
-        ["Version", "Database", "Environments", "Disk (MB)", "Store"],
-        [[info.version, info.database, info.environments.count, (info.environments.bytes / 1e6).toFixed(1), info.environments.store]],
+        ["Version", "Database", "Sandbox", "Environments", "Disk (MB)", "Store"],
+        [[info.version, info.database, info.sandbox, info.environments.count, (info.environments.bytes / 1e6).toFixed(1), info.environments.store]],
       );
     });
 }

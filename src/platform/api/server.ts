@@ -49,6 +49,8 @@ export interface ServerDeps {
   readonly limits: RequestLimits;
   /** Where queued requests' webhooks may go (queue/webhookTarget.ts). */
   readonly webhookPolicy: WebhookPolicy;
+  /** How runners are isolated, for `GET /v1/platform`. */
+  readonly sandbox: "bwrap" | "none";
 }
 
 /** Path (`a.b.0`) of the first string or key holding a NUL in a parsed JSON value; undefined when none does. Iterative: bodies may nest deeply. */

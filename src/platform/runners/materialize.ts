@@ -20,16 +20,22 @@ export async function materializeRevision(db: Queryable, dataDir: string, revisi
   if (existsSync(join(dir, ".complete"))) return dir;
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   mkdirSync(tmp, { recursive: true });
-  for (const [rel, entry] of Object.entries(revision.files)) {
-    const target = resolve(tmp, rel);
-    if (!target.startsWith(tmp + sep)) throw new Error(`revision ${revision.id}: file path escapes its directory: ${rel}`);
-    const content = await repo.getBlob(db, entry.hash);
-    if (!content) throw new Error(`revision ${revision.id}: file ${rel} (${entry.hash}) is missing from the blob store`);
-    mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(target, content);
-    chmodSync(target, entry.mode & 0o777);
+  try {
+    for (const [rel, entry] of Object.entries(revision.files)) {
+      const target = resolve(tmp, rel);
+      if (!target.startsWith(tmp + sep)) throw new Error(`revision ${revision.id}: file path escapes its directory: ${rel}`);
+      const content = await repo.getBlob(db, entry.hash);
+      if (!content) throw new Error(`revision ${revision.id}: file ${rel} (${entry.hash}) is missing from the blob store`);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, content);
+      chmodSync(target, entry.mode & 0o777);
+    }
+    writeFileSync(join(tmp, ".complete"), "");
+  } catch (err) {
+    // A failed write leaves nothing behind: the next runner starts over.
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
   }
-  writeFileSync(join(tmp, ".complete"), "");
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   return dir;

@@ -128,7 +128,11 @@ class BwrapSandbox implements Sandbox {
     for (const dir of m.readWrite) out.push("--bind-try", dir, dir);
     if (m.gpuDevices) for (const dev of nvidiaDevices()) out.push("--dev-bind-try", dev, dev);
     out.push("--bind", m.workDir, m.workDir, "--chdir", m.workDir, "--", file, ...args);
-    return { file: this.bwrap, args: out };
+    // bwrap dies of SIGTERM at once, and its sandbox with it, which would cut
+    // the app's teardown short. Started with SIGTERM and SIGINT ignored (an
+    // ignored signal stays ignored across exec), bwrap outlives them; the
+    // runner installs its own handlers, finishes, and bwrap exits with it.
+    return { file: "/bin/sh", args: ["-c", 'trap "" TERM INT; exec "$0" "$@"', this.bwrap, ...out] };
   }
 }
 
