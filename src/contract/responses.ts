@@ -84,7 +84,11 @@ export const RunnerResponse = z.object({
   uptime: z.number(),
   pid: z.number().nullable(),
   host: z.string(),
+  /** Region of the platform process that runs it (`--region`). */
+  region: z.string(),
   error: z.string().nullable(),
+  /** Why a PENDING runner waits, e.g. `waiting for 1 GPU of GPU-H100; 0 of 1 free`; null otherwise. */
+  reason: z.string().nullable(),
 });
 
 export const RolloutResponse = z.object({ restarted: z.number(), force: z.boolean() });
@@ -127,5 +131,7 @@ export const PlatformInfoResponse = z.object({
   database: z.string(),
   /** How runners are isolated: `bwrap` or `none` (docs/operations.md#security). */
   sandbox: z.enum(["bwrap", "none"]),
+  /** Region this process places runners in (`--region`). */
+  region: z.string(),
   environments: z.object({ store: z.string(), count: z.number(), bytes: z.number() }),
 });

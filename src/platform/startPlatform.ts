@@ -8,6 +8,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
+import { NAME_PATTERN, NAME_RULE } from "../model/catalog";
 import { join, resolve } from "node:path";
 import { openDb, redactUrl, type Db } from "./store/db";
 import { migrate } from "./store/migrations";
@@ -23,6 +24,7 @@ import { WebhookDelivery } from "./queue/webhooks";
 import { PlatformMetrics } from "./metrics";
 import { lockDataDir } from "./store/dataDirLock";
 import { selectSandbox, type SandboxMode } from "./runners/sandbox";
+import { RunnerCgroups, type ResourceMode } from "./runners/cgroups";
 import { WebhookPolicy } from "./queue/webhookTarget";
 import * as qs from "./store/queueStore";
 import * as runnerStore from "./store/runnerStore";
@@ -73,8 +75,12 @@ export interface PlatformOptions {
   readonly ownerQueueLimit?: number;
   /** Completed requests and their bodies are deleted this long after completion. Default 7 days. */
   readonly requestRetentionMs?: number;
+  /** Region this process places runners in; apps whose `regions` exclude it get no runners here. Default `local`. */
+  readonly region?: string;
   /** How runners are isolated: `auto` (bubblewrap when it works here, else none, with a warning), `bwrap`, `none`. Default auto. */
   readonly sandbox?: SandboxMode;
+  /** Machine-type CPU and memory limits through cgroups: `auto` (where this host lets the platform write them), `on` (start fails otherwise), `off`. Default auto. */
+  readonly enforceResources?: ResourceMode;
   /** Parent of runners' working directories; outside the data directory. Default `<tmpdir>/falplane-runners`. */
   readonly runnersDir?: string;
   /** Names of this process's environment variables every runner also gets. Default none. */
@@ -105,8 +111,11 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const databaseUrl = opts.databaseUrl ?? process.env.DATABASE_URL;
   const owner = opts.owner ?? "local";
 
+  const region = opts.region ?? "local";
+  if (!NAME_PATTERN.test(region)) throw new Error(`region ${JSON.stringify(region)} is not valid: use ${NAME_RULE}`);
   const webhookPolicy = new WebhookPolicy(opts.webhookAllow);
   const sandbox = selectSandbox(opts.sandbox ?? "auto");
+  const cgroups = RunnerCgroups.detect(opts.enforceResources ?? "auto", { onWarning: (message) => log.warn({ resources: "unenforced" }, message) });
   // The data directory holds PGlite's files, blobs and payloads: nobody but the platform reads it.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // PGlite is single-process: a second platform on the same files would lose acknowledged writes.
@@ -135,6 +144,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
     runnersDir: opts.runnersDir,
     passEnv: opts.runnerEnv,
     sharedDirs: opts.runnerSharedDirs,
+    cgroups,
     onOutput: (runnerId, stream, line) => {
       log.info({ runner_id: runnerId, stream, line }, "runner output");
       dispatcher?.onRunnerOutput(runnerId, stream, line);
@@ -158,14 +168,14 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
     ownerQueueLimit: opts.ownerQueueLimit ?? DEFAULT_LIMITS.ownerQueueLimit,
     requestRetentionMs: opts.requestRetentionMs ?? DEFAULT_LIMITS.requestRetentionMs,
   };
-  const runners = new RunnerManager({ db, backend, dataDir, hostId, log, graceMs: opts.runnerGraceMs, environments: builder });
+  const runners = new RunnerManager({ db, backend, dataDir, hostId, region, log, graceMs: opts.runnerGraceMs, environments: builder });
   const autoscaler = new Autoscaler({ db, runners, log });
   const webhooks = new WebhookDelivery({ db, policy: webhookPolicy, payloads, log, metrics, baseDelayMs: opts.webhookBaseDelayMs });
   dispatcher = new Dispatcher({ db, runners, autoscaler, webhooks, payloads, log, metrics, owner: hostId, leaseMs: opts.queueLeaseMs });
   const cache = new ResolveCache(db);
   const service = new PlatformService(db, runners, backend, builder, log, () => cache.invalidate());
   const usage = new UsageRecorder(db, log);
-  const server = buildServer({ db, payloads, limits, service, runners, log, version: PLATFORM_VERSION, webhookPolicy, sandbox: sandbox.kind, dispatcher, metrics, cache, usage, builder });
+  const server = buildServer({ db, payloads, limits, service, runners, log, version: PLATFORM_VERSION, webhookPolicy, sandbox: sandbox.kind, region, dispatcher, metrics, cache, usage, builder });
 
   // If this process dies, its runners must not outlive it.
   const killRunners = () => runners.killAll();
@@ -186,7 +196,10 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
         : "runners are not sandboxed: bubblewrap (bwrap) is missing or cannot create namespaces here; install Debian's bubblewrap package",
     );
   }
-  log.info({ url, database: db.kind, data_dir: dataDir, machine_types: backend.machineTypes, sandbox: sandbox.kind }, "platform listening");
+  if (!cgroups.enforced && opts.enforceResources !== "off") {
+    log.warn({ resources: "off" }, `machine-type CPU and memory limits are not enforced: ${cgroups.reason}`);
+  }
+  log.info({ url, database: db.kind, data_dir: dataDir, machine_types: backend.machineTypes, region, sandbox: sandbox.kind, resources: cgroups.enforced ? `cgroup ${cgroups.version}` : `off (${cgroups.reason})` }, "platform listening");
 
   let closed = false;
   return {
@@ -204,6 +217,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
       await server.close();
       await usage.close();
       await runners.close();
+      await cgroups.releaseAll();
       stopCollector();
       await stopRetention();
       // A build this process runs finishes (or fails) before the database goes.

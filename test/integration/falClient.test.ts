@@ -115,3 +115,15 @@ describe("@fal-ai/client through the gateway", () => {
     expect((err as ApiError<unknown>).status).toBe(401);
   });
 });
+
+describe("@fal-ai/client errors", () => {
+  it("reads the gateway's errors in fal's shape: err.body.detail says what went wrong", async () => {
+    const err = await fal.run("local/no-such-app", { input: {} }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError<{ detail: string }>).status).toBe(404);
+    expect((err as ApiError<{ detail: string }>).body.detail).toContain("no deployed app 'local/no-such-app'");
+  });
+});

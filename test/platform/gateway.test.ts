@@ -38,11 +38,11 @@ describe.each(DATABASES)("sync gateway auth modes on %s", (database) => {
     expect((await p.client.getApp("gate")).auth_mode).toBe("private");
     const none = await call();
     expect(none.status).toBe(401);
-    expect(none.body.error.message).toContain("is private");
+    expect(none.body.detail).toContain("is private");
     expect((await call({ key: `${ownKey.split(":")[0]}:wrong-secret` })).status).toBe(401);
     const other = await call({ key: otherKey });
     expect(other.status).toBe(403);
-    expect(other.body.error.code).toBe("forbidden");
+    expect(other.body.code).toBe("forbidden");
     const own = await call({ key: ownKey });
     expect(own.status).toBe(200);
     expect(own.body.image.split("\n")).toHaveLength(7);
@@ -60,7 +60,7 @@ describe.each(DATABASES)("sync gateway auth modes on %s", (database) => {
     await p.client.updateApp("gate", "main", { auth_mode: "shared" });
     const none = await call();
     expect(none.status).toBe(401);
-    expect(none.body.error.message).toContain("is shared");
+    expect(none.body.detail).toContain("is shared");
     expect((await call({ key: "otherteam01:not-it" })).status).toBe(401);
     expect((await call({ key: otherKey })).status).toBe(200);
     expect((await call({ key: ownKey })).status).toBe(200);
@@ -116,7 +116,7 @@ describe.each(DATABASES)("sync gateway auth modes on %s", (database) => {
       const res = await send(method, path, headers);
       const what = `${method} ${path} ${JSON.stringify(headers ?? {})}`;
       expect(res.status, what).toBe(404);
-      expect(res.body.error.message, what).toContain("is reserved by the runner");
+      expect(res.body.detail, what).toContain("is reserved by the runner");
     }
     expect(forwarded()).toBe(syncBefore);
     expect(await queued()).toBe(queuedBefore);
@@ -130,10 +130,10 @@ describe.each(DATABASES)("sync gateway auth modes on %s", (database) => {
     for (const value of ["1e300", "86401", "0", "-5", "NaN", "Infinity", "soon", ""]) {
       const res = await send("POST", "/queue/local/gate", { "x-fal-request-timeout": value });
       expect(res.status, value).toBe(422);
-      expect(res.body.error.code).toBe("invalid");
-      expect(res.body.error.message).toContain("X-Fal-Request-Timeout");
-      expect(res.body.error.message).toContain("at most 86400");
-      expect(res.body.error.message).toContain(JSON.stringify(value));
+      expect(res.body.code).toBe("invalid");
+      expect(res.body.detail).toContain("X-Fal-Request-Timeout");
+      expect(res.body.detail).toContain("at most 86400");
+      expect(res.body.detail).toContain(JSON.stringify(value));
     }
     expect(await queued()).toBe(before);
   });

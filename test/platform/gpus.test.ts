@@ -2,8 +2,8 @@
  * GPUs on the local backend: GPU machine types are hosted only when the
  * machine has GPUs; each runner sees only the GPUs handed to it through
  * CUDA_VISIBLE_DEVICES (num_gpus multiplies the type's count); CPU runners
- * see none; a runner that needs more GPUs than are free fails with a clear
- * error. No GPU here, so the machine's GPU list is configured.
+ * see none; a runner that needs more GPUs than the machine has fails with a
+ * clear error (placement on a full pool: gpuPlacement.test.ts). No GPU here, so the machine's GPU list is configured.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
@@ -30,13 +30,14 @@ describe("GPUs", () => {
     expect((await env("local/cpu", "CUDA_VISIBLE_DEVICES")).value).toBe("");
   }, 90_000);
 
-  it("a runner needing more GPUs than are free fails its deploy with the counts, and the alias stays", async () => {
-    const err = await deployWorker(platform.client, { name: "big2", strategy: "rolling", codeSettings: { machine_types: ["GPU-H100"], num_gpus: 2 } }).then(
+  it("a runner needing more GPUs than the machine has fails its deploy at once with the counts, and the alias stays", async () => {
+    const err = await deployWorker(platform.client, { name: "big2", strategy: "rolling", codeSettings: { machine_types: ["GPU-H100"], num_gpus: 4 } }).then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(ApiError);
-    expect((err as ApiError).message).toContain("needs 2 GPU(s); this machine has 3, 1 free");
+    expect((err as ApiError).message).toContain("it needs 4 GPU(s) of GPU-H100; this machine has 3");
+    expect((await platform.client.findApp("big2"))?.revision ?? null).toBeNull();
   }, 90_000);
 
   it("without GPUs the GPU types are refused at deploy time, naming what the machine hosts", async () => {

@@ -122,7 +122,7 @@ describe("webhook targets", () => {
         body: "{}",
       });
       expect({ target, status: res.status }).toEqual({ target, status: 422 });
-      expect(((await res.json()) as { error: { message: string } }).error.message).toContain("fal_webhook");
+      expect(((await res.json()) as { detail: string }).detail).toContain("fal_webhook");
     }
     // Nothing was queued by any of them.
     const [{ n }] = await platform.db.query<{ n: string }>("SELECT count(*)::text AS n FROM requests WHERE webhook_url IS NOT NULL");
@@ -146,8 +146,10 @@ describe("sync calls to a revision whose setup crashes", () => {
     const started = Date.now();
     const first = await raw(platform.url, "POST", "/run/local/crashing", { key: platform.key, body: {} });
     expect(first.status).toBe(503);
-    expect(first.body.error.message).toContain("crash backoff");
-    expect(first.body.error.message).toContain("model weights not found");
+    // fal's error shape, which the official clients show: {detail}, plus a machine-readable code.
+    expect(first.body.code).toBe("revision_unavailable");
+    expect(first.body.detail).toContain("crash backoff");
+    expect(first.body.detail).toContain("model weights not found");
     expect(Date.now() - started).toBeLessThan(60_000);
     // While the backoff lasts, a call is turned away at once, with when to come back.
     const res = await fetch(`${platform.url}/run/local/crashing`, { method: "POST", headers: { authorization: `Key ${platform.key}`, "content-type": "application/json" }, body: "{}" });

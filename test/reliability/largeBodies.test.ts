@@ -165,9 +165,9 @@ describe.each(DATABASES)("body limit, quotas and retention (%s)", (database) => 
     for (const path of ["/queue/local/echo", "/run/local/echo"]) {
       const res = await post(path, body);
       expect(res.status).toBe(413);
-      const err = (await res.json()) as { error: { code: string; message: string } };
-      expect(err.error.code).toBe("payload_too_large");
-      expect(err.error.message).toContain("1 MiB");
+      const err = (await res.json()) as { code: string; detail: string };
+      expect(err.code).toBe("payload_too_large");
+      expect(err.detail).toContain("1 MiB");
     }
     // A chunked body (no content-length) that grows past the limit.
     const chunk = new TextEncoder().encode("a".repeat(256 * 1024));
@@ -180,7 +180,7 @@ describe.each(DATABASES)("body limit, quotas and retention (%s)", (database) => 
     });
     const chunked = await post("/queue/local/echo", stream);
     expect(chunked.status).toBe(413);
-    expect(((await chunked.json()) as { error: { message: string } }).error.message).toContain("1 MiB");
+    expect(((await chunked.json()) as { detail: string }).detail).toContain("1 MiB");
     expect(await countRequests()).toBe(before);
     if (database === "pglite") {
       const root = join(p.dataDir, "payloads");
@@ -197,22 +197,22 @@ describe.each(DATABASES)("body limit, quotas and retention (%s)", (database) => 
     for (let i = 0; i < 3; i++) ids.push(await submit(hold, { value: pad, sleep: 60 }));
     const over = await post("/queue/local/hold", JSON.stringify({ value: pad, sleep: 60 }));
     expect(over.status).toBe(429);
-    const e1 = ((await over.json()) as { error: { code: string; message: string } }).error;
+    const e1 = (await over.json()) as { code: string; detail: string };
     expect(e1.code).toBe("storage_quota");
-    expect(e1.message).toContain(String(3 * MB));
+    expect(e1.detail).toContain(String(3 * MB));
 
     // Queue limit 4: at most two more tiny ones wait (two or three of the above are waiting).
-    let refused: { code: string; message: string } | undefined;
+    let refused: { code: string; detail: string } | undefined;
     for (let i = 0; i < 4 && !refused; i++) {
       const res = await post("/queue/local/hold", JSON.stringify({ value: "t", sleep: 60 }));
       if (res.status === 200) ids.push(((await res.json()) as { request_id: string }).request_id);
       else {
         expect(res.status).toBe(429);
-        refused = ((await res.json()) as { error: { code: string; message: string } }).error;
+        refused = (await res.json()) as { code: string; detail: string };
       }
     }
     expect(refused?.code).toBe("queue_limit");
-    expect(refused?.message).toContain("the limit is 4");
+    expect(refused?.detail).toContain("the limit is 4");
     expect(ids.length).toBeLessThanOrEqual(5);
     for (const id of ids) await fetch(`${p.url}/queue/local/hold/requests/${id}/cancel`, { method: "PUT", headers: { authorization: `Key ${p.key}` } });
     // None may stay waiting (the queue limit is per owner). Watched in the store: with a 1.5 s

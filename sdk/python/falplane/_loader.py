@@ -9,7 +9,7 @@ import os
 import sys
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .app import ENDPOINT_ATTR, App, RequestContext, is_reserved
 
@@ -33,6 +33,39 @@ class Endpoint:
             # call is safe and keeps async endpoints as simple as sync ones.
             result = asyncio.run(result)
         return result
+
+
+def as_stream(result: Any) -> Iterator[Any] | None:
+    """The items of a streaming endpoint's result, or None for a plain result.
+
+    An endpoint streams when it is a generator function, sync or async:
+    calling it returns a generator without running any of its code, and the
+    harness pulls items one by one as it writes them out.
+    """
+    if inspect.isgenerator(result):
+        return result
+    if inspect.isasyncgen(result):
+        return _drive_async(result)
+    return None
+
+
+def _drive_async(agen: Any) -> Iterator[Any]:
+    # Each request runs on its own thread, so a private event loop per stream
+    # is safe, as for async endpoints. Closing this generator (the caller went
+    # away) closes the async one at its await point, running its finally blocks.
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            try:
+                item = loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        try:
+            loop.run_until_complete(agen.aclose())
+        finally:
+            loop.close()
 
 
 def parse_entrypoint(spec: str) -> tuple[str, str | None]:

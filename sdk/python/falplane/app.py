@@ -43,6 +43,10 @@ def endpoint(path: str) -> Callable[[F], F]:
     The method receives the parsed JSON object (`input: dict`) and optionally a
     second positional parameter, the RequestContext. Its return value must be
     JSON-serialisable.
+
+    A generator method (sync or async) streams instead: the answer is
+    `text/event-stream`, one `data: <json>` event per yielded value, sent as
+    it is yielded (docs/runner-protocol.md, "Streaming").
     """
     if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError(f"endpoint path must be a string starting with '/', got {path!r}")

@@ -11,7 +11,7 @@ Lifecycle (threads in brackets):
 Exit codes: 0 clean shutdown, 2 bad invocation/config, 3 setup() raised,
 4 entrypoint unusable, 5 teardown() raised.
 
-One file on purpose (about 490 lines): it is the whole harness, standard
+One file on purpose (about 590 lines): it is the whole harness, standard
 library only, and reads top to bottom as the reference implementation of the
 runner protocol; splitting it would scatter the lifecycle above.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -77,6 +78,20 @@ def _exit(code: int) -> NoReturn:
 def _encode(value: Any) -> bytes:
     # allow_nan=False: NaN/Infinity are not JSON and would break strict clients.
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def _event(value: Any, name: str | None = None) -> bytes:
+    # One server-sent event. Compact JSON never contains a raw newline (they are
+    # escaped inside strings), so the data always fits on one `data:` line.
+    head = f"event: {name}\n".encode() if name else b""
+    return head + b"data: " + _encode(value) + b"\n\n"
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+_NOTHING = object()
 
 
 def _reason(status: int) -> str:
@@ -346,22 +361,115 @@ class _Handler(BaseHTTPRequestHandler):
             runner.end(ctx)
 
     def _call(self, endpoint: _loader.Endpoint, payload: dict[str, Any], ctx: RequestContext) -> None:
+        items = None
         try:
-            # Encode inside the try so a non-JSON-serialisable result is a 500.
-            encoded = _encode(endpoint.call(payload, ctx))
+            result = endpoint.call(payload, ctx)
+            items = _loader.as_stream(result)
+            if items is None:
+                # Encode inside the try so a non-JSON-serialisable result is a 500.
+                encoded = _encode(result)
+            else:
+                # A generator: pull its first item before answering, so an error
+                # before it (bad input, an HTTPError) is an ordinary error response.
+                first = next(items, _NOTHING)
+                encoded = b"" if first is _NOTHING else _event(first)
         except HTTPError as exc:
-            detail = _reason(exc.status) if exc.detail is None else exc.detail
-            try:
-                return self._send(exc.status, {"detail": detail})
-            except (TypeError, ValueError):
-                return self._send(exc.status, {"detail": str(exc.detail)})
+            if items is not None:
+                items.close()
+            return self._send_http_error(exc)
         except BaseException as exc:  # incl. SystemExit from app code: still answer
-            _log(
-                f"endpoint {endpoint.path} ({endpoint.name}) raised"
-                f" (request_id={ctx.request_id or '-'}):\n{traceback.format_exc()}"
-            )
+            if items is not None:
+                items.close()
+            self._log_raised(endpoint, ctx)
             return self._send(500, {"detail": f"{type(exc).__name__}: {exc}"})
-        self._send_raw(200, encoded)
+        if items is None:
+            return self._send_raw(200, encoded)
+        try:
+            self._stream(endpoint, ctx, items, encoded)
+        finally:
+            items.close()  # GeneratorExit at the app's yield when it stopped early
+
+    def _send_http_error(self, exc: HTTPError) -> None:
+        detail = _reason(exc.status) if exc.detail is None else exc.detail
+        try:
+            return self._send(exc.status, {"detail": detail})
+        except (TypeError, ValueError):
+            return self._send(exc.status, {"detail": str(exc.detail)})
+
+    def _log_raised(self, endpoint: _loader.Endpoint, ctx: RequestContext) -> None:
+        _log(
+            f"endpoint {endpoint.path} ({endpoint.name}) raised"
+            f" (request_id={ctx.request_id or '-'}):\n{traceback.format_exc()}"
+        )
+
+    def _stream(self, endpoint: _loader.Endpoint, ctx: RequestContext, items: Any, first: bytes) -> None:
+        """Answer with server-sent events: one `data: <json>` event per item,
+        written as the generator yields it (one write each, no buffering).
+
+        Chunked, so the connection stays reusable after a clean end (HTTP/1.0
+        callers get a close-delimited body). An exception mid-stream becomes a
+        final `event: error` carrying `{"detail", "status"}`, then the stream
+        ends; the status line (200) went out with the first event.
+        """
+        chunked = self.request_version != "HTTP/1.0"
+        if not chunked:
+            self.close_connection = True
+        frame = _chunk if chunked else (lambda data: data)
+        head = [
+            "HTTP/1.1 200 OK",
+            "Content-Type: text/event-stream",
+            "Cache-Control: no-cache",
+            "Transfer-Encoding: chunked" if chunked else "",
+            f"Connection: {'close' if self.close_connection else 'keep-alive'}",
+        ]
+        self._status = 200
+        try:
+            self._write(("\r\n".join(h for h in head if h) + "\r\n\r\n").encode("latin-1") + (frame(first) if first else b""))
+            while True:
+                try:
+                    data = _event(next(items))  # the app's code runs here
+                except StopIteration:
+                    break
+                except BaseException as exc:  # incl. HTTPError, SystemExit: still end the stream properly
+                    self._write(frame(self._error_event(endpoint, ctx, exc)))
+                    break
+                if self._caller_gone():
+                    raise ConnectionResetError("the caller closed the connection")
+                self._write(frame(data))
+            if chunked:
+                self._write(b"0\r\n\r\n")
+        except OSError:
+            # The caller went away: nobody reads the rest. Tell the app (ctx.cancelled)
+            # and stop its generator; this connection is done.
+            ctx.cancelled.set()
+            self.close_connection = True
+
+    def _error_event(self, endpoint: _loader.Endpoint, ctx: RequestContext, exc: BaseException) -> bytes:
+        if not isinstance(exc, HTTPError):
+            self._log_raised(endpoint, ctx)
+            return _event({"detail": f"{type(exc).__name__}: {exc}", "status": 500}, "error")
+        detail = _reason(exc.status) if exc.detail is None else exc.detail
+        try:
+            return _event({"detail": detail, "status": exc.status}, "error")
+        except (TypeError, ValueError):
+            return _event({"detail": str(exc.detail), "status": exc.status}, "error")
+
+    def _write(self, data: bytes) -> None:
+        self.wfile.write(data)
+        self._bytes_out += len(data)
+
+    def _caller_gone(self) -> bool:
+        """Whether the caller closed its end while the generator ran.
+
+        Checked before each event so an abandoned stream stops at the app's
+        next yield rather than one or two writes later (a write into a closed
+        connection only fails once the peer's reset came back).
+        """
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
 
 # ---- process lifecycle -----------------------------------------------------

@@ -100,8 +100,9 @@ export function registerApps(program: Command, cli: Cli): void {
       const rs = await cli.client().listRunners(app, o.env);
       if (o.json) return printJson(rs);
       printTable(
-        ["Runner", "Revision", "State", "Machine", "In flight", "Uptime (s)", "PID"],
-        rs.map((r) => [r.runner_id, r.revision, r.state, r.machine_type, r.in_flight_requests, r.uptime, r.pid]),
+        ["Runner", "Revision", "State", "Machine", "Region", "In flight", "Uptime (s)", "PID", "Reason"],
+        // A PENDING runner says what it waits for; a CRASH_BACKOFF row, why and until when.
+        rs.map((r) => [r.runner_id, r.revision, r.state, r.machine_type, r.region, r.in_flight_requests, r.uptime, r.pid, r.reason ?? r.error ?? ""]),
       );
     });
   apps

@@ -1,6 +1,7 @@
 /** `falctl platform`: run the embedded platform, and say what it runs on. */
 import { Option, type Command } from "commander";
 import { SANDBOX_MODES } from "../../platform/runners/sandbox";
+import { RESOURCE_MODES } from "../../platform/runners/cgroups";
 import { printJson, printTable } from "../output";
 import { jsonOption, toInt, type Cli } from "../context";
 import { parseDuration, parseSize } from "../units";
@@ -25,6 +26,12 @@ export function registerPlatform(program: Command, cli: Cli): void {
     .option("--owner-queue-limit <n>", "requests an owner may have waiting (default: 10000)", toInt)
     .option("--retention <duration>", "keep completed requests and their results this long, e.g. 7d, 12h (default: 7d)", parseDuration)
     .addOption(new Option("--sandbox <mode>", "how runners are isolated: auto (bubblewrap when it works), bwrap, none").choices(SANDBOX_MODES).default("auto"))
+    .addOption(
+      new Option("--enforce-resources <mode>", "machine-type CPU and memory limits through cgroups: auto (where writable), on (start fails otherwise), off")
+        .choices(RESOURCE_MODES)
+        .default("auto"),
+    )
+    .option("--region <name>", "region this process places runners in; apps whose regions exclude it get no runners here", process.env.FALPLANE_REGION ?? "local")
     .option("--runners-dir <dir>", "parent of runners' working directories, outside the data directory (default: <tmpdir>/falplane-runners)")
     .option("--runner-env <names>", "comma-separated names of this process's environment variables every runner also gets (repeatable)", collectList, [])
     .option("--runner-shared-dir <dir>", "host directory every runner may read and write, e.g. a model cache (repeatable)", collect, [])
@@ -49,6 +56,8 @@ export function registerPlatform(program: Command, cli: Cli): void {
         ownerQueueLimit: o.ownerQueueLimit,
         requestRetentionMs: o.retention,
         sandbox: o.sandbox,
+        region: o.region,
+        enforceResources: o.enforceResources,
         runnersDir: o.runnersDir,
         runnerEnv: o.runnerEnv,
         runnerSharedDirs: o.runnerSharedDir,
@@ -78,8 +87,8 @@ export function registerPlatform(program: Command, cli: Cli): void {
       const info = await cli.client().platformInfo();
       if (o.json) return printJson(info);
       printTable(
-        ["Version", "Database", "Sandbox", "Environments", "Disk (MB)", "Store"],
-        [[info.version, info.database, info.sandbox, info.environments.count, (info.environments.bytes / 1e6).toFixed(1), info.environments.store]],
+        ["Version", "Database", "Region", "Sandbox", "Environments", "Disk (MB)", "Store"],
+        [[info.version, info.database, info.region, info.sandbox, info.environments.count, (info.environments.bytes / 1e6).toFixed(1), info.environments.store]],
       );
     });
 }

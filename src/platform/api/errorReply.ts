@@ -1,31 +1,55 @@
 /**
- * The one error shape of the API, `{error: {code, message, details?}}`: a
- * PlatformError as it says, a zod failure as 422 naming each bad field,
- * Fastify's own 4xx (bad JSON, body too large) as bad_request, anything else
- * as a bare 500 whose cause goes to the log only.
+ * The error shapes: the management API's `{error: {code, message, details?}}`
+ * and the gateway's fal-compatible `{detail, code}`. Either way a
+ * PlatformError says what it says, a zod failure is a 422 naming each bad
+ * field, Fastify's own 4xx (bad JSON, body too large) is bad_request, and
+ * anything else is a bare 500 whose cause goes to the log only.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { PlatformError } from "../errors";
 import type { Logger } from "../log";
 
+interface ErrorAnswer {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly details?: Record<string, unknown>;
+}
+
+/** What any error means to the caller; the cause of a 500 goes to the log only. */
+function classify(err: unknown, req: FastifyRequest, log: Logger): ErrorAnswer {
+  if (err instanceof PlatformError) return { status: err.status, code: err.code, message: err.message, details: err.details };
+  if (err instanceof z.ZodError) return { status: 422, code: "invalid", message: formatZodError(err), details: { issues: err.issues } };
+  const e = err as { statusCode?: number; message?: string };
+  if (e.statusCode && e.statusCode < 500) return { status: e.statusCode, code: "bad_request", message: e.message ?? "bad request" };
+  log.error({ err: String(err), path: req.url }, "internal error");
+  return { status: 500, code: "internal", message: "internal error" };
+}
+
+function send(reply: FastifyReply, a: ErrorAnswer, body: object) {
+  // A 503 says when to come back (a revision in crash backoff).
+  const retryAfter = a.details?.retry_after_s;
+  if (typeof retryAfter === "number" && retryAfter > 0) reply.header("retry-after", String(retryAfter));
+  return reply.status(a.status).send(body);
+}
+
+/** The management API's errors: `{error: {code, message, details?}}`. */
 export function errorReply(log: Logger) {
   return (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    if (err instanceof PlatformError) {
-      // A 503 says when to come back (a revision in crash backoff).
-      const retryAfter = err.details?.retry_after_s;
-      if (typeof retryAfter === "number" && retryAfter > 0) reply.header("retry-after", String(retryAfter));
-      return reply.status(err.status).send({ error: { code: err.code, message: err.message, details: err.details } });
-    }
-    if (err instanceof z.ZodError) {
-      return reply.status(422).send({ error: { code: "invalid", message: formatZodError(err), details: { issues: err.issues } } });
-    }
-    const e = err as { statusCode?: number; message?: string };
-    if (e.statusCode && e.statusCode < 500) {
-      return reply.status(e.statusCode).send({ error: { code: "bad_request", message: e.message } });
-    }
-    log.error({ err: String(err), path: req.url }, "internal error");
-    return reply.status(500).send({ error: { code: "internal", message: "internal error" } });
+    const a = classify(err, req, log);
+    return send(reply, a, { error: { code: a.code, message: a.message, details: a.details } });
+  };
+}
+
+/**
+ * The gateway's errors, in fal's shape: `{detail: "<message>"}`, which the
+ * official clients show (`err.body.detail`), plus `code`, machine-readable.
+ */
+export function gatewayErrorReply(log: Logger) {
+  return (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const a = classify(err, req, log);
+    return send(reply, a, { detail: a.message, code: a.code });
   };
 }
 

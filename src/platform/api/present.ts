@@ -75,7 +75,9 @@ function presentRunner(row: RunnerRow, live?: ManagedRunner): Sent<typeof C.Runn
     uptime: Math.round((Date.now() - new Date(row.started_at).getTime()) / 1000),
     pid: row.pid,
     host: row.host,
+    region: row.region,
     error: row.error,
+    reason: (live?.state ?? row.state) === "PENDING" ? (live?.reason ?? row.reason) : null,
   };
 }
 
@@ -92,7 +94,9 @@ export function presentRunners(l: RunnerListing): Sent<typeof C.RunnerResponse>[
       uptime: 0,
       pid: null,
       host: "",
+      region: "",
       error: l.backoff.reason,
+      reason: null,
     });
   }
   return rows;

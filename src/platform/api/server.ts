@@ -51,6 +51,8 @@ export interface ServerDeps {
   readonly webhookPolicy: WebhookPolicy;
   /** How runners are isolated, for `GET /v1/platform`. */
   readonly sandbox: "bwrap" | "none";
+  /** Region of this process, for `GET /v1/platform`. */
+  readonly region: string;
 }
 
 /** Path (`a.b.0`) of the first string or key holding a NUL in a parsed JSON value; undefined when none does. Iterative: bodies may nest deeply. */

@@ -19,7 +19,7 @@ import type { Db } from "../store/db";
 import type { AppRow, KeyRow } from "../store/repo";
 import * as qs from "../store/queueStore";
 import type { Dispatcher } from "../queue/dispatcher";
-import { postToRunner, RevisionSupersededError, RevisionUnavailableError, type Lease, type RunnerManager } from "../runners";
+import { postToRunner, NotPlaceableHereError, RevisionSupersededError, RevisionUnavailableError, type Lease, type RunnerManager } from "../runners";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
 import { PlatformError } from "../errors";
@@ -72,7 +72,7 @@ export interface GatewayDeps {
 const FORWARDED = ["content-type", "accept", "user-agent"];
 const REQUEST_PATH = /^\/requests\/([^/]+)(\/status|\/cancel)?\/?$/;
 
-async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow> {
+export async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow> {
   const { app: name, environment } = parseAliasName(call.alias);
   const app = await deps.cache.app(call.owner, name, environment);
   if (!app || !app.current_revision) throw new PlatformError(404, "not_found", `no deployed app '${call.owner}/${call.alias}'`);
@@ -101,6 +101,9 @@ export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<Ga
       if (err instanceof RevisionSupersededError) {
         app = await resolveApp(deps, call);
         return undefined;
+      }
+      if (err instanceof NotPlaceableHereError) {
+        throw new PlatformError(503, "not_in_region", err.message);
       }
       if (err instanceof RevisionUnavailableError) {
         deps.metrics.outcomes.inc({ mode: "sync", outcome: "unavailable" });
@@ -214,7 +217,7 @@ async function findRequest(deps: GatewayDeps, call: GatewayCall, id: string) {
   return row;
 }
 
-async function status(deps: GatewayDeps, call: GatewayCall, id: string): Promise<GatewayAnswer> {
+export async function status(deps: GatewayDeps, call: GatewayCall, id: string): Promise<GatewayAnswer> {
   const row = await findRequest(deps, call, id);
   const withLogs = isTruthy(call.query.get("logs") ?? undefined);
   const common = { request_id: id, ...urls(call, id) };

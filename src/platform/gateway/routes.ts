@@ -5,15 +5,19 @@
  *   GET  /queue/<owner>/<alias>/requests/<id>/status[?logs=1]
  *   GET  /queue/<owner>/<alias>/requests/<id>
  *   PUT  /queue/<owner>/<alias>/requests/<id>/cancel
+ *   POST /run/<owner>/<alias>[/<path>]/stream               streamed (server-sent events, stream.ts)
+ *   GET  /queue/<owner>/<alias>/requests/<id>/status/stream[?logs=1]  status as server-sent events
  *   ANY  /fal/proxy   with x-fal-target-url: https://[queue.]fal.run/<owner>/<alias>/...
  * The last is the official clients' proxy convention (`proxyUrl`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { KeyRow } from "../store/repo";
 import { PlatformError } from "../errors";
+import { gatewayErrorReply } from "../api/errorReply";
 import { refuseReservedPath } from "./callHeaders";
 import { queueCall, syncCall, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
 import { formatBytes } from "./limits";
+import { isStreamPath, statusStream, statusStreamId, streamCall } from "./stream";
 
 export const PROXY_PATH = "/fal/proxy";
 
@@ -39,10 +43,9 @@ export function registerGateway(
       if (Number.isFinite(declared) && declared > maxBody) throw tooLarge(declared);
     });
     // A chunked body that grows past the limit: Fastify's own 413, told in our words.
-    scope.setErrorHandler((err, _req, _reply) => {
-      if ((err as { code?: string }).code === "FST_ERR_CTP_BODY_TOO_LARGE") throw tooLarge();
-      throw err;
-    });
+    // Errors in fal's shape ({detail}), which the official clients read.
+    const reply = gatewayErrorReply(deps.log);
+    scope.setErrorHandler((err, req, res) => reply((err as { code?: string }).code === "FST_ERR_CTP_BODY_TOO_LARGE" ? tooLarge() : err, req, res));
 
     const base = (req: FastifyRequest) => `${req.protocol}://${req.headers.host}`;
     const toCall = async (req: FastifyRequest, owner: string, alias: string, rest: string, search: string, queueBase: string): Promise<GatewayCall> => {
@@ -68,14 +71,20 @@ export function registerGateway(
     const search = (req: FastifyRequest) => (req.url.includes("?") ? req.url.slice(req.url.indexOf("?") + 1) : "");
     const params = (req: FastifyRequest) => req.params as { owner: string; alias: string; "*"?: string };
 
+    // fal's client asks for a stream by path: `.../stream` (fal.stream), `.../status/stream` (subscribe, mode "streaming").
+    const runCall = (call: GatewayCall) => (isStreamPath(call.subpath) ? streamCall : syncCall)(deps, call);
+    const queueOrStatusStream = (call: GatewayCall) => {
+      const id = call.method === "GET" ? statusStreamId(call.subpath) : undefined;
+      return id ? statusStream(deps, call, id) : queueCall(deps, call);
+    };
     const sync = async (req: FastifyRequest, reply: FastifyReply) => {
       const p = params(req);
       const call = await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req), `${base(req)}/queue`);
-      return send(reply, await syncCall(deps, { ...call, clientGone: clientGone(reply) }));
+      return send(reply, await runCall({ ...call, clientGone: clientGone(reply) }));
     };
     const queue = async (req: FastifyRequest, reply: FastifyReply) => {
       const p = params(req);
-      return send(reply, await queueCall(deps, await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req), `${base(req)}/queue`)));
+      return send(reply, await queueOrStatusStream(await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req), `${base(req)}/queue`)));
     };
     scope.post("/run/:owner/:alias", sync);
     scope.post("/run/:owner/:alias/*", sync);
@@ -100,7 +109,7 @@ export function registerGateway(
         if (!owner || !alias) throw new PlatformError(400, "bad_request", `x-fal-target-url names no <owner>/<app>: ${JSON.stringify(target)}`);
         const call = await toCall(req, owner, alias, rest.join("/"), url.search.replace(/^\?/, ""), `${base(req)}/queue`);
         const isQueue = url.hostname.startsWith("queue.");
-        return send(reply, isQueue ? await queueCall(deps, call) : await syncCall(deps, { ...call, clientGone: clientGone(reply) }));
+        return send(reply, isQueue ? await queueOrStatusStream(call) : await runCall({ ...call, clientGone: clientGone(reply) }));
       },
     });
   });

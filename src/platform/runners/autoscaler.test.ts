@@ -8,10 +8,13 @@ import { RUNTIME_SCALING_DEFAULTS, type RuntimeScaling } from "../../model/catal
 import {
   crashBackoffMs,
   idleRunnersToStop,
+  regionAllows,
+  runnersToPreempt,
   shouldScaleUp,
   shouldStartForSyncCall,
   wantedRunners,
   warmRunners,
+  type GpuHolder,
   type RunnerLoad,
 } from "./autoscaler";
 
@@ -124,5 +127,52 @@ describe("crashBackoffMs", () => {
     expect(crashBackoffMs(3)).toBe(90_000);
     expect(crashBackoffMs(20)).toBe(600_000);
     expect(crashBackoffMs(1000)).toBe(600_000);
+  });
+});
+
+describe("runnersToPreempt", () => {
+  const holder = (id: string, appId: string, o: Partial<GpuHolder> = {}): GpuHolder => ({
+    id,
+    appId,
+    revisionId: `${appId}-rev`,
+    state: "IDLE",
+    inFlight: 0,
+    lastActive: 1000,
+    gpus: 1,
+    ...o,
+  });
+  const noMin = () => 0;
+
+  it("takes idle runners of other revisions, oldest idle first, until enough GPUs come free", () => {
+    const rs = [holder("new", "a", { lastActive: 3000 }), holder("old", "b", { lastActive: 1000 }), holder("mid", "c", { lastActive: 2000 })];
+    expect(runnersToPreempt(rs, 2, "waiting-rev", noMin).map((r) => r.id)).toEqual(["old", "mid"]);
+  });
+
+  it("never takes busy runners, runners of the waiting revision, or those min_concurrency keeps", () => {
+    const rs = [
+      holder("busy", "a", { state: "RUNNING", inFlight: 1 }),
+      holder("same", "b", { revisionId: "waiting-rev" }),
+      holder("kept", "c"),
+    ];
+    expect(runnersToPreempt(rs, 1, "waiting-rev", (app) => (app === "c" ? 1 : 0))).toEqual([]);
+  });
+
+  it("keeps min_concurrency of an app with several idle runners and takes the rest", () => {
+    const rs = [holder("c1", "c", { lastActive: 1 }), holder("c2", "c", { lastActive: 2 }), holder("c3", "c", { lastActive: 3 })];
+    expect(runnersToPreempt(rs, 3, "w", () => 2).map((r) => r.id)).toEqual([]);
+    expect(runnersToPreempt(rs, 1, "w", () => 2).map((r) => r.id)).toEqual(["c1"]);
+  });
+
+  it("counts GPUs of draining runners as coming free, and preempts nothing that would not free enough", () => {
+    expect(runnersToPreempt([holder("d", "a", { state: "DRAINING" }), holder("i", "b")], 1, "w", noMin)).toEqual([]);
+    expect(runnersToPreempt([holder("i", "b", { gpus: 1 })], 2, "w", noMin)).toEqual([]);
+  });
+});
+
+describe("regionAllows", () => {
+  it("no regions means any; otherwise only the listed ones", () => {
+    expect(regionAllows([], "us")).toBe(true);
+    expect(regionAllows(["eu", "us"], "us")).toBe(true);
+    expect(regionAllows(["eu"], "us")).toBe(false);
   });
 });

@@ -109,6 +109,56 @@ export function idleRunnersToStop<R extends RunnerLoad>(runners: readonly R[], s
   return stop;
 }
 
+/** Whether a platform process of `region` may place the app's runners: `regions` empty means any. */
+export function regionAllows(regions: readonly string[], region: string): boolean {
+  return regions.length === 0 || regions.includes(region);
+}
+
+/** A runner that holds GPUs, as preemption sees it. */
+export interface GpuHolder {
+  readonly id: string;
+  readonly appId: string;
+  readonly revisionId: string;
+  readonly state: RunnerState;
+  readonly inFlight: number;
+  readonly lastActive: number;
+  readonly gpus: number;
+}
+
+/**
+ * Which idle runners to preempt (drain gracefully) so that a waiting runner
+ * of `waitingRevision` gets `missing` more GPUs: idle GPU holders of other
+ * revisions whose app keeps more ready runners than its min_concurrency,
+ * oldest idle first, until enough GPUs come free. GPUs of runners already
+ * draining count as coming free. Runners an app's min_concurrency keeps are
+ * never preempted; busy runners never are.
+ */
+export function runnersToPreempt<R extends GpuHolder>(
+  holders: readonly R[],
+  missing: number,
+  waitingRevision: string,
+  minConcurrency: (appId: string) => number,
+): R[] {
+  let need = missing - holders.filter((r) => r.state === "DRAINING" || r.state === "TERMINATING").reduce((n, r) => n + r.gpus, 0);
+  if (need <= 0) return [];
+  const ready = new Map<string, number>();
+  for (const r of holders) if (r.state === "IDLE" || r.state === "RUNNING") ready.set(r.appId, (ready.get(r.appId) ?? 0) + 1);
+  const chosen: R[] = [];
+  const candidates = holders
+    .filter((r) => r.state === "IDLE" && r.inFlight === 0 && r.gpus > 0 && r.revisionId !== waitingRevision)
+    .sort((a, b) => a.lastActive - b.lastActive);
+  for (const r of candidates) {
+    if (need <= 0) break;
+    const left = ready.get(r.appId) ?? 0;
+    if (left <= minConcurrency(r.appId)) continue;
+    ready.set(r.appId, left - 1);
+    chosen.push(r);
+    need -= r.gpus;
+  }
+  // Preempting runners that cannot free enough would stop them for nothing.
+  return need <= 0 ? chosen : [];
+}
+
 /** Crash backoff: 30 s per consecutive setup failure, at most 10 minutes. */
 export function crashBackoffMs(consecutiveFailures: number): number {
   return Math.min(30_000 * consecutiveFailures, 600_000);
@@ -124,6 +174,9 @@ export interface AutoscalerOptions {
   readonly tickMs?: number;
 }
 
+/** How often a process refreshes its runners' rows; well within runnerStore.RUNNER_ROW_FRESH_S. */
+const HEARTBEAT_MS = 5000;
+
 /** Queued demand seen by the last reconcile counts for scale-down this long; after that, only what runners hold. */
 const QUEUED_DEMAND_FRESH_MS = 2000;
 
@@ -134,6 +187,7 @@ export class Autoscaler {
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
   private stopped = false;
+  private lastHeartbeat = 0;
 
   constructor(private readonly opts: AutoscalerOptions) {}
 
@@ -161,8 +215,10 @@ export class Autoscaler {
     const inFlight = mine.reduce((n, r) => n + r.inFlight, 0);
     const wanted = wantedRunners(app.scaling, revision.code_settings.max_multiplexing, inFlight + queued);
     this.queuedDemand.set(app.id, { queued, at: Date.now() });
+    if (!runners.placeableHere(app)) return { wanted, live: mine.length };
     if (shouldScaleUp(mine.length, wanted, queued, oldestWaitMs, app.scaling) && !runners.inBackoff(revision.id)) {
-      for (let i = mine.length; i < wanted; i++) runners.startRunner(app, revision);
+      // `wanted` bounds the app's runners across all platform processes of the database too.
+      for (let i = mine.length; i < wanted; i++) runners.startRunner(app, revision, wanted);
     }
     return { wanted, live: mine.length };
   }
@@ -171,11 +227,19 @@ export class Autoscaler {
     if (this.stopped || this.ticking) return;
     const { log } = this.opts;
     this.ticking = (async () => {
+      await this.heartbeat().catch((e) => log.warn({ err: String(e) }, "runner heartbeat failed"));
       await this.keepWarm().catch((e) => log.error({ err: String(e) }, "keep-warm failed"));
       if (!this.stopped) await this.scaleDown().catch((e) => log.error({ err: String(e) }, "scale-down failed"));
     })().finally(() => {
       this.ticking = undefined;
     });
+  }
+
+  /** Keeps this process's runner rows fresh, so other processes count them (runnerStore.reserveRunnerSlot). */
+  private async heartbeat(): Promise<void> {
+    if (Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
+    this.lastHeartbeat = Date.now();
+    await runnerStore.touchRunners(this.opts.db, this.opts.runners.all().map((r) => r.id));
   }
 
   /** min_concurrency and concurrency_buffer hold runners even with no traffic. */

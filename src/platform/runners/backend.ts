@@ -19,6 +19,8 @@ export interface RunnerLaunch {
   readonly env: Readonly<Record<string, string>>;
   /** GPUs the runner needs. Default 0. */
   readonly gpus?: number;
+  /** Its machine type (catalog MACHINE_TYPES): the CPU and memory limits a backend enforces where it can. */
+  readonly machineType?: string;
   /** How long the runner may take to answer its health check before it counts as failed. */
   readonly startupTimeoutMs: number;
 }
@@ -50,10 +52,30 @@ export interface RunnerBackend {
   /** Machine types this backend can host. */
   readonly machineTypes: readonly string[];
   canHost(machineType: string): boolean;
-  /** Starts a runner; resolves as soon as it is launched (not yet healthy: see StartedRunner.ready). */
+  /** GPUs this backend has, and how many no runner holds now. */
+  gpuCapacity(): { readonly total: number; readonly free: number };
+  /** Resolves when capacity may have changed (a runner gave its GPUs back), after maxWaitMs at the latest. */
+  capacityChanged(maxWaitMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Starts a runner; resolves as soon as it is launched (not yet healthy: see
+   * StartedRunner.ready). Rejects with NoCapacityError, having started
+   * nothing, when the GPUs it needs are not free (another start took them).
+   */
   start(launch: RunnerLaunch): Promise<StartedRunner>;
   /** Kills every runner this backend started, at once; for shutdown and process exit hooks. */
   killAll(): void;
+}
+
+/** Not enough free GPUs to launch a runner now; nothing was started. Not a crash. */
+export class NoCapacityError extends Error {
+  constructor(
+    readonly wanted: number,
+    readonly free: number,
+    readonly total: number,
+  ) {
+    super(`needs ${wanted} GPU(s); ${free} of ${total} free`);
+    this.name = "NoCapacityError";
+  }
 }
 
 /** A runner that failed before it became healthy; `output` is the tail of what it printed. */

@@ -4,7 +4,7 @@
  * so the files behind it (manager, autoscaler, backends, materialisation) can
  * change without touching their callers.
  */
-export { RunnerManager, RevisionSupersededError, RevisionUnavailableError, type AcquireOptions, type Lease, type ManagedRunner, type RunnerState, type RunnerManagerOptions } from "./manager";
+export { RunnerManager, CapacityError, NotPlaceableHereError, RevisionSupersededError, RevisionUnavailableError, type AcquireOptions, type Lease, type ManagedRunner, type RunnerState, type RunnerManagerOptions } from "./manager";
 export { Autoscaler, type AutoscalerOptions } from "./autoscaler";
 export { RunnerStartError, type RunnerBackend, type StartedRunner } from "./backend";
 export { LocalBackend } from "./localBackend";

@@ -15,8 +15,10 @@ import { MACHINE_TYPES } from "../../model/catalog";
 import { runnerBaseEnv } from "../childEnv";
 import { pythonInstall } from "./pythonInstall";
 import type { Sandbox } from "./sandbox";
+import type { RunnerCgroups } from "./cgroups";
 import { eachLine } from "../lines";
-import { RunnerStartError, type RunnerBackend, type RunnerExit, type RunnerLaunch, type StartedRunner } from "./backend";
+import { GpuPool } from "./gpuPool";
+import { NoCapacityError, RunnerStartError, type RunnerBackend, type RunnerExit, type RunnerLaunch, type StartedRunner } from "./backend";
 import { runnerHealth } from "./runnerHttp";
 
 export interface LocalBackendOptions {
@@ -42,6 +44,8 @@ export interface LocalBackendOptions {
   readonly passEnv?: readonly string[];
   /** Host directories every runner may read and write (`--runner-shared-dir`, e.g. a model cache). Default none. */
   readonly sharedDirs?: readonly string[];
+  /** Machine-type CPU and memory limits (./cgroups.ts); none when absent. */
+  readonly cgroups?: RunnerCgroups;
 }
 
 const OUTPUT_TAIL_LINES = 40;
@@ -156,21 +160,18 @@ export class LocalBackend implements RunnerBackend {
   readonly machineTypes: readonly string[];
   private readonly bindHost: string;
   private readonly live = new Set<LocalRunner>();
-  private readonly gpus: readonly string[];
-  /** GPU index → runner holding it. */
-  private readonly gpuHolders = new Map<string, string>();
-
+  private readonly gpus: GpuPool;
   /** This process's folder of runner working directories. */
   private readonly workRoot: string;
 
   constructor(private readonly opts: LocalBackendOptions) {
     this.bindHost = opts.bindHost ?? "127.0.0.1";
     this.workRoot = claimWorkRoot(opts.runnersDir ?? join(tmpdir(), "falplane-runners"));
-    this.gpus = opts.gpus ?? detectGpus();
+    this.gpus = new GpuPool(opts.gpus ?? detectGpus());
     this.machineTypes =
       opts.machineTypes ??
       Object.entries(MACHINE_TYPES)
-        .filter(([, t]) => t.gpus === 0 || this.gpus.length > 0)
+        .filter(([, t]) => t.gpus === 0 || this.gpus.total > 0)
         .map(([name]) => name);
   }
 
@@ -178,22 +179,18 @@ export class LocalBackend implements RunnerBackend {
     return this.machineTypes.includes(machineType);
   }
 
-  /** GPU indices not held by a runner. */
-  freeGpus(): string[] {
-    return this.gpus.filter((g) => !this.gpuHolders.has(g));
+  gpuCapacity(): { total: number; free: number } {
+    return { total: this.gpus.total, free: this.gpus.free().length };
+  }
+
+  capacityChanged(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    return this.gpus.changed(maxWaitMs, signal);
   }
 
   async start(launch: RunnerLaunch): Promise<LocalRunner> {
     const wanted = launch.gpus ?? 0;
-    const free = this.freeGpus();
-    if (wanted > free.length) {
-      throw new RunnerStartError(
-        `runner ${launch.runnerId} needs ${wanted} GPU(s); this machine has ${this.gpus.length}, ${free.length} free`,
-        "",
-      );
-    }
-    const mine = free.slice(0, wanted);
-    for (const g of mine) this.gpuHolders.set(g, launch.runnerId);
+    const mine = this.gpus.take(launch.runnerId, wanted);
+    if (!mine) throw new NoCapacityError(wanted, this.gpus.free().length, this.gpus.total);
     let workDir: string | undefined;
     let child: ChildProcess;
     let port: number;
@@ -223,8 +220,11 @@ export class LocalBackend implements RunnerBackend {
         gpuDevices: mine.length > 0,
       });
       child = spawn(cmd.file, cmd.args, { cwd: workDir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+      // At once, before the app allocates anything; what it forks later inherits the cgroup.
+      const limits = launch.machineType ? MACHINE_TYPES[launch.machineType] : undefined;
+      if (this.opts.cgroups && limits && child.pid !== undefined) attachOrKill(this.opts.cgroups, launch.runnerId, child.pid, limits);
     } catch (err) {
-      for (const g of mine) this.gpuHolders.delete(g);
+      this.gpus.release(launch.runnerId);
       if (workDir) rmSync(workDir, { recursive: true, force: true });
       throw new RunnerStartError(`runner ${launch.runnerId} could not be launched: ${err instanceof Error ? err.message : err}`, "");
     }
@@ -239,8 +239,11 @@ export class LocalBackend implements RunnerBackend {
     this.live.add(runner);
     void runner.exited.then(() => {
       this.live.delete(runner);
-      for (const g of mine) this.gpuHolders.delete(g);
+      // Whatever the app left running in its group goes too; only then are its GPUs free.
+      runner.kill();
+      this.gpus.release(launch.runnerId);
       rmSync(workDir!, { recursive: true, force: true });
+      this.opts.cgroups?.release(launch.runnerId);
     });
     return runner;
   }
@@ -248,6 +251,21 @@ export class LocalBackend implements RunnerBackend {
   /** Kills every runner this backend started; used on shutdown and from process exit hooks. */
   killAll(): void {
     for (const r of this.live) r.kill();
+  }
+}
+
+/** Limits the runner; when that fails in `on` mode (attach throws), the runner must not run unlimited: kill its group. */
+function attachOrKill(cgroups: RunnerCgroups, runnerId: string, pid: number, limits: { cpu: number; memoryMb: number }): void {
+  try {
+    cgroups.attach(runnerId, pid, limits);
+  } catch (err) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // Gone already.
+    }
+    // attach() removes the runner's cgroups once the killed processes are reaped.
+    throw err;
   }
 }
 

@@ -12,11 +12,12 @@
 import { randomUUID } from "node:crypto";
 import type { Db } from "../store/db";
 import * as repo from "../store/repo";
+import * as runnerStore from "../store/runnerStore";
 import type { AppRow, RevisionRow } from "../store/repo";
 import type { Logger } from "../log";
 import { MACHINE_TYPES } from "../../model/catalog";
-import { RunnerStartError, type RunnerBackend, type StartedRunner } from "./backend";
-import { crashBackoffMs, shouldStartForSyncCall } from "./autoscaler";
+import { NoCapacityError, RunnerStartError, type RunnerBackend, type StartedRunner } from "./backend";
+import { crashBackoffMs, regionAllows, runnersToPreempt, shouldStartForSyncCall } from "./autoscaler";
 import { CapacityWaiters } from "./capacityWaiters";
 import { materializeRevision } from "./materialize";
 
@@ -40,7 +41,11 @@ export interface ManagedRunner {
   /** The app's request_timeout when the runner started: how long a drain waits for in-flight work. */
   readonly requestTimeoutMs: number;
   readonly startedAt: number;
+  /** GPUs it needs (its machine type's count × num_gpus); held from launch until its process group is gone. */
+  readonly gpus: number;
   state: RunnerState;
+  /** Why it is PENDING (waiting for capacity); undefined otherwise. */
+  reason?: string;
   inFlight: number;
   lastActive: number;
   /** What the backend started; absent until the backend has launched it. */
@@ -66,6 +71,8 @@ export interface RunnerManagerOptions {
   readonly graceMs?: number;
   /** Where a revision's Python environment comes from (builds/builder.ts). */
   readonly environments: RevisionEnvironments;
+  /** Region of this platform process, recorded with each runner. Default `local`. */
+  readonly region?: string;
 }
 
 /** The interpreter of a revision's own Python environment, built (or joined) when missing. */
@@ -103,6 +110,40 @@ export class RevisionUnavailableError extends Error {
         `(last: ${lastError}); the next start is in ${retryAfterS} s`,
     );
     this.name = "RevisionUnavailableError";
+  }
+}
+
+/**
+ * A runner could not be placed within its startup_timeout: the GPUs it needs
+ * stayed taken. Not a crash: it starts no crash backoff.
+ */
+export class CapacityError extends Error {
+  constructor(
+    readonly runnerId: string,
+    readonly waitedS: number,
+    readonly reason: string,
+  ) {
+    super(
+      `runner ${runnerId} could not be placed within startup_timeout (${waitedS} s): ${reason}. ` +
+        "Free capacity (lower other apps' min_concurrency, stop idle apps, add GPUs) or, for a deploy on a full pool, use strategy: recreate",
+    );
+    this.name = "CapacityError";
+  }
+}
+
+/** The app's `regions` exclude this platform process's region: its runners are placed elsewhere. */
+export class NotPlaceableHereError extends Error {
+  constructor(app: string, regions: readonly string[], region: string) {
+    super(`app ${app} runs only in region(s) ${regions.join(", ")}; this platform process serves region ${region}`);
+    this.name = "NotPlaceableHereError";
+  }
+}
+
+/** The app already has as many active runners as it may, counted across platform processes; nothing was started. */
+export class RunnerSlotTakenError extends Error {
+  constructor(app: string, limit: number) {
+    super(`app ${app} already has ${limit} active runner(s) across the platform's processes`);
+    this.name = "RunnerSlotTakenError";
   }
 }
 
@@ -151,6 +192,7 @@ export class RunnerManager {
    */
   async acquire(app: AppRow, revision: RevisionRow, opts: AcquireOptions = {}): Promise<Lease> {
     const { signal, stillServing } = opts;
+    if (!this.placeableHere(app)) throw new NotPlaceableHereError(app.name, app.scaling.regions, this.region);
     for (let wakeUps = 0; ; wakeUps++) {
       if (signal?.aborted) throw signal.reason ?? new Error("aborted");
       const free = this.tryLease(app.id, revision.id);
@@ -218,7 +260,8 @@ export class RunnerManager {
 
   /** Starts a runner and resolves once it is healthy; rejects with RunnerStartError otherwise. */
   async startAndWait(app: AppRow, revision: RevisionRow): Promise<ManagedRunner> {
-    const r = this.startRunner(app, revision);
+    // A rolling switch's surge runner comes on top of the app's runners, as in Knative.
+    const r = this.startRunner(app, revision, Number.MAX_SAFE_INTEGER);
     await r.ready;
     return r;
   }
@@ -248,14 +291,29 @@ export class RunnerManager {
   /**
    * Starts a runner of the revision and returns it at once, PENDING; its
    * `ready` settles when it is healthy or has failed (a failure is recorded,
-   * starts crash backoff, and needs no handler).
+   * starts crash backoff, and needs no handler). `limit` bounds the app's
+   * active runners across every platform process of the database (default
+   * max_concurrency); when they are already that many, the runner is not
+   * started and `ready` rejects with RunnerSlotTakenError (no backoff).
    */
-  startRunner(app: AppRow, revision: RevisionRow): ManagedRunner {
+  /** Region of this platform process (`--region`). */
+  get region(): string {
+    return this.opts.region ?? "local";
+  }
+
+  /** Whether this process may place runners of the app (its `regions` allow this process's region). */
+  placeableHere(app: AppRow): boolean {
+    return regionAllows(app.scaling.regions, this.region);
+  }
+
+  startRunner(app: AppRow, revision: RevisionRow, limit = app.scaling.max_concurrency): ManagedRunner {
     const id = randomUUID();
     const machineType =
       revision.code_settings.machine_types.find((t) => this.opts.backend.canHost(t)) ??
       revision.code_settings.machine_types[0];
     const runner: ManagedRunner = {
+      // A GPU machine type has its GPU count; num_gpus multiplies it.
+      gpus: (MACHINE_TYPES[machineType]?.gpus ?? 0) * Math.max(1, revision.code_settings.num_gpus),
       id,
       appId: app.id,
       revisionId: revision.id,
@@ -268,7 +326,7 @@ export class RunnerManager {
       lastActive: Date.now(),
       ready: undefined as unknown as Promise<void>,
     };
-    (runner as { ready: Promise<void> }).ready = this.boot(runner, app, revision);
+    (runner as { ready: Promise<void> }).ready = this.boot(runner, app, revision, limit);
     runner.ready.catch(() => undefined);
     this.runners.set(id, runner);
     return runner;
@@ -297,9 +355,24 @@ export class RunnerManager {
     this.waiters.wake(r.appId);
   }
 
-  private async boot(runner: ManagedRunner, app: AppRow, revision: RevisionRow): Promise<void> {
+  private async boot(runner: ManagedRunner, app: AppRow, revision: RevisionRow, limit: number): Promise<void> {
     const log = this.opts.log.child({ runner_id: runner.id, app: app.name, env: app.environment });
-    await this.persist(runner);
+    if (!this.placeableHere(app)) {
+      runner.state = "TERMINATED";
+      this.runners.delete(runner.id);
+      throw new NotPlaceableHereError(app.name, app.scaling.regions, this.region);
+    }
+    const reserved = await runnerStore.reserveRunnerSlot(this.opts.db, this.rowOf(runner, null), limit).catch((err) => {
+      log.warn({ err: String(err) }, "could not record a new runner");
+      return false;
+    });
+    if (!reserved) {
+      // Other processes already run as many runners of the app as it may have: not a failure.
+      runner.state = "TERMINATED";
+      this.runners.delete(runner.id);
+      this.waiters.wake(app.id);
+      throw new RunnerSlotTakenError(app.name, limit);
+    }
     try {
       // The revision's environment is usually ready (the deploy waited for its build);
       // a runner of a revision whose environment was collected or never built waits here.
@@ -310,17 +383,29 @@ export class RunnerManager {
       const workDir = await materializeRevision(this.opts.db, this.opts.dataDir, revision);
       // Secrets reach a runner as environment variables when it starts; a change needs a rollout.
       const secrets = await repo.secretValues(this.opts.db, app.owner, app.environment);
-      runner.state = "SETUP";
-      const proc = await this.opts.backend.start({
-        runnerId: runner.id,
-        workDir,
-        entrypoint: revision.source_object,
-        python,
-        env: { ...secrets, FAL_APP_NAME: app.name, FAL_ENVIRONMENT: app.environment, FAL_REVISION: revision.id },
-        // A GPU machine type has its GPU count; num_gpus multiplies it.
-        gpus: (MACHINE_TYPES[runner.machineType]?.gpus ?? 0) * Math.max(1, revision.code_settings.num_gpus),
-        startupTimeoutMs: revision.code_settings.startup_timeout * 1000,
-      });
+      let proc: StartedRunner | undefined;
+      while (!proc) {
+        await this.place(runner, revision, log);
+        runner.state = "SETUP";
+        runner.reason = undefined;
+        proc = await this.opts.backend
+          .start({
+            runnerId: runner.id,
+            workDir,
+            entrypoint: revision.source_object,
+            python,
+            env: { ...secrets, FAL_APP_NAME: app.name, FAL_ENVIRONMENT: app.environment, FAL_REVISION: revision.id },
+            gpus: runner.gpus,
+            machineType: runner.machineType,
+            startupTimeoutMs: revision.code_settings.startup_timeout * 1000,
+          })
+          // Another start took the GPUs between the look and the launch: wait again.
+          .catch((err) => {
+            if (!(err instanceof NoCapacityError)) throw err;
+            if (runner.state === "SETUP") runner.state = "PENDING";
+            return undefined;
+          });
+      }
       runner.proc = proc;
       await this.persist(runner);
       log.info({ pid: proc.pid, port: proc.port }, "runner starting");
@@ -336,6 +421,13 @@ export class RunnerManager {
     } catch (err) {
       runner.state = "DEAD";
       this.runners.delete(runner.id);
+      if (err instanceof CapacityError) {
+        // Lack of capacity is not a crash: no backoff, and demand may start another attempt.
+        await this.persist(runner, err.message);
+        log.warn({ reason: err.reason }, "runner could not be placed within startup_timeout");
+        this.waiters.wake(app.id);
+        throw err;
+      }
       const failures = (this.backoff.get(revision.id)?.failures ?? 0) + 1;
       const error = lastFailureLine(err);
       this.backoff.set(revision.id, { failures, until: Date.now() + crashBackoffMs(failures), error });
@@ -343,6 +435,56 @@ export class RunnerManager {
       log.warn({ err: err instanceof RunnerStartError ? err.message.split("\n")[0] : String(err) }, "runner failed to start");
       this.waiters.wake(app.id);
       throw err;
+    }
+  }
+
+  /**
+   * Waits until the backend has the GPUs the runner needs, as a PENDING runner
+   * with the reason, bounded by startup_timeout (counted from the runner's
+   * start). While it waits, idle runners of other revisions that their apps'
+   * min_concurrency does not keep are preempted (the autoscaler decides which).
+   */
+  private async place(runner: ManagedRunner, revision: RevisionRow, log: Logger): Promise<void> {
+    const { backend } = this.opts;
+    const deadline = runner.startedAt + revision.code_settings.startup_timeout * 1000;
+    for (;;) {
+      if (runner.state !== "PENDING" && runner.state !== "BUILDING") throw new Error("stopped while waiting for capacity");
+      const cap = backend.gpuCapacity();
+      if (runner.gpus <= cap.free) return;
+      if (runner.gpus > cap.total) {
+        throw new CapacityError(runner.id, 0, `it needs ${runner.gpus} GPU(s) of ${runner.machineType}; this machine has ${cap.total}`);
+      }
+      const reason = `waiting for ${runner.gpus} GPU${runner.gpus === 1 ? "" : "s"} of ${runner.machineType}; ${cap.free} of ${cap.total} free`;
+      if (Date.now() >= deadline) throw new CapacityError(runner.id, revision.code_settings.startup_timeout, reason);
+      if (runner.reason !== reason) {
+        runner.state = "PENDING";
+        runner.reason = reason;
+        await this.persist(runner);
+        log.info({ reason }, "runner waits for capacity");
+      }
+      await this.preemptFor(runner, cap.free, log);
+      await backend.capacityChanged(Math.min(1000, deadline - Date.now()));
+    }
+  }
+
+  /** Drains the idle runners the autoscaler picks so that `runner` gets its GPUs. */
+  private async preemptFor(runner: ManagedRunner, free: number, log: Logger): Promise<void> {
+    const holders = this.all().filter((r) => r.gpus > 0 && r.proc);
+    if (holders.length === 0) return;
+    const mins = new Map<string, number>();
+    for (const appId of new Set(holders.map((r) => r.appId))) {
+      mins.set(appId, (await repo.getAppById(this.opts.db, appId))?.scaling.min_concurrency ?? 0);
+    }
+    // Looked up after the awaits: the states below are current.
+    const victims = runnersToPreempt(
+      this.all().filter((r) => r.gpus > 0 && r.proc),
+      runner.gpus - free,
+      runner.revisionId,
+      (appId) => mins.get(appId) ?? 0,
+    );
+    for (const v of victims) {
+      log.info({ preempted: v.id, preempted_app: v.appId }, "preempting an idle runner for its GPUs");
+      void this.stopRunner(v, "graceful");
     }
   }
 
@@ -376,19 +518,23 @@ export class RunnerManager {
 
   private async persist(r: ManagedRunner, error: string | null = null): Promise<void> {
     if (this.closed && r.state !== "TERMINATED") return;
-    await repo
-      .upsertRunner(this.opts.db, {
-        id: r.id,
-        app_id: r.appId,
-        revision_id: r.revisionId,
-        state: r.state,
-        machine_type: r.machineType,
-        host: this.opts.hostId,
-        pid: r.proc?.pid ?? null,
-        port: r.proc?.port ?? null,
-        error,
-      })
-      .catch((e) => this.opts.log.warn({ err: String(e) }, "could not record runner state"));
+    await repo.upsertRunner(this.opts.db, this.rowOf(r, error)).catch((e) => this.opts.log.warn({ err: String(e) }, "could not record runner state"));
+  }
+
+  private rowOf(r: ManagedRunner, error: string | null) {
+    return {
+      id: r.id,
+      app_id: r.appId,
+      revision_id: r.revisionId,
+      state: r.state,
+      machine_type: r.machineType,
+      host: this.opts.hostId,
+      pid: r.proc?.pid ?? null,
+      port: r.proc?.port ?? null,
+      error,
+      reason: r.state === "PENDING" ? (r.reason ?? null) : null,
+      region: this.region,
+    };
   }
 }
 

@@ -10,7 +10,7 @@
  * pooled socket is not reused just as the runner closes it. Health checks and
  * cancellations are rare and use fetch.
  */
-import http from "node:http";
+import http, { type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 30_000 });
 
@@ -52,6 +52,49 @@ export function postToRunner(
         res.on("error", reject);
       },
     );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+export interface RunnerStream {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /**
+   * The runner's body as it arrives, not buffered: read it to the end or
+   * destroy it. Destroying it (or aborting the signal) closes the connection,
+   * which is how the runner learns that nobody reads the rest.
+   */
+  readonly body: IncomingMessage;
+}
+
+/**
+ * postToRunner for answers that stream (server-sent events): resolves as soon
+ * as the runner's status line and headers arrive, with the body still
+ * flowing. `signal` aborts the request at any point, the body included.
+ */
+export function streamFromRunner(
+  baseUrl: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+  signal?: AbortSignal,
+): Promise<RunnerStream> {
+  const u = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path,
+        method: "POST",
+        agent,
+        signal,
+        headers: { ...headers, "content-length": body.length },
+      },
+      (res) => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: res }),
+    );
+    // Before the answer this rejects; after it, an error reaches the body stream (reject is then a no-op).
     req.on("error", reject);
     req.end(body);
   });

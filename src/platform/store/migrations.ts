@@ -202,6 +202,14 @@ CREATE INDEX request_payloads_request ON request_payloads (request_id);
 CREATE INDEX request_payloads_created ON request_payloads (created_at)
 `,
   },
+  {
+    id: 6,
+    name: "runner placement: why a runner waits, and its region",
+    sql: `
+ALTER TABLE runners ADD COLUMN reason text;
+ALTER TABLE runners ADD COLUMN region text NOT NULL DEFAULT 'local'
+`,
+  },
 ];
 
 const LOCK_ID = 7_412_001;

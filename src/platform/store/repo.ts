@@ -63,6 +63,10 @@ export interface RunnerRow {
   pid: number | null;
   port: number | null;
   error: string | null;
+  /** Why a PENDING runner waits (capacity); null otherwise. */
+  reason: string | null;
+  /** Region of the platform process that runs it. */
+  region: string;
   started_at: Date;
   updated_at: Date;
 }
@@ -268,10 +272,10 @@ export async function getBlob(q: Queryable, hash: string): Promise<Buffer | unde
 
 export async function upsertRunner(q: Queryable, r: Omit<RunnerRow, "started_at" | "updated_at">): Promise<void> {
   await q.query(
-    `INSERT INTO runners (id, app_id, revision_id, state, machine_type, host, pid, port, error)
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
-     ON CONFLICT (id) DO UPDATE SET state = $4, pid = $7, port = $8, error = $9, updated_at = now()`,
-    [r.id, r.app_id, r.revision_id, r.state, r.machine_type, r.host, r.pid, r.port, r.error],
+    `INSERT INTO runners (id, app_id, revision_id, state, machine_type, host, pid, port, error, reason, region)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)
+     ON CONFLICT (id) DO UPDATE SET state = $4, pid = $7, port = $8, error = $9, reason = $10, updated_at = now()`,
+    [r.id, r.app_id, r.revision_id, r.state, r.machine_type, r.host, r.pid, r.port, r.error, r.reason, r.region],
   );
 }
 

@@ -12,7 +12,7 @@ import { buildsOfApp, environmentUsage, planOrInvalid, visibleBuild } from "../.
 import { presentBuild, presentBuildPlan } from "../present";
 import { bodyOrEmpty, env, nameParam, owner, param } from "../request";
 
-export const buildRoutes: FastifyPluginAsync<Pick<ServerDeps, "db" | "builder" | "service" | "version" | "sandbox">> = async (v1, d) => {
+export const buildRoutes: FastifyPluginAsync<Pick<ServerDeps, "db" | "builder" | "service" | "version" | "sandbox" | "region">> = async (v1, d) => {
   v1.post("/builds/plan", async (req) => {
     const body = S.PlanBuildBody.parse(bodyOrEmpty(req));
     const plan = await planOrInvalid(d.builder, { requirements: body.requirements, pythonVersion: body.python_version }, "python_version");
@@ -39,6 +39,7 @@ export const buildRoutes: FastifyPluginAsync<Pick<ServerDeps, "db" | "builder" |
       version: d.version,
       database: d.db.kind,
       sandbox: d.sandbox,
+      region: d.region,
       environments: { store: d.builder.store, count: usage.environments, bytes: usage.bytes },
     };
     return info;

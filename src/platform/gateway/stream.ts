@@ -1,0 +1,204 @@
+/**
+ * Streaming through the gateway, as fal does it (routes.ts maps HTTP onto
+ * these, like calls.ts's handlers):
+ *
+ *  - streamCall: a synchronous call whose answer streams. fal's client
+ *    requests `<owner>/<alias>[/<path>]/stream` for `fal.stream(...)`; the
+ *    path reaches the runner as it is, so the app serves `/stream` itself
+ *    with a generator endpoint, which answers with server-sent events
+ *    (docs/runner-protocol.md, "Streaming"). The runner's body is piped to the
+ *    caller as it arrives, with back-pressure, never buffered; the lease is
+ *    held until the stream ends, and the caller hanging up closes the runner
+ *    connection (the runner stops the generator) and frees the lease at once.
+ *  - statusStream: a queued request's status as server-sent events
+ *    (`.../requests/<id>/status/stream`, the client's subscribe with
+ *    mode "streaming"), an event per change, ending after COMPLETED.
+ */
+import { randomUUID } from "node:crypto";
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { AppRow } from "../store/repo";
+import { NotPlaceableHereError, RevisionSupersededError, RevisionUnavailableError, type Lease } from "../runners";
+import { streamFromRunner, type RunnerStream } from "../runners/runnerHttp";
+import type { Logger } from "../log";
+import { PlatformError } from "../errors";
+import { resolveApp, status, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
+
+/** An answer whose body is sent as it is read. */
+export interface GatewayStream extends GatewayAnswer {
+  readonly body: Readable;
+}
+
+/** What proxies between the caller and the gateway must not buffer or cache. */
+const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" };
+const FORWARDED = ["content-type", "accept", "user-agent"];
+const STATUS_STREAM_PATH = /^\/requests\/([^/]+)\/status\/stream\/?$/;
+/** How often the status stream looks at the request (a poll of the store; fine for now). */
+const STATUS_POLL_MS = 100;
+/** A comment line this often keeps idle intermediaries from closing a quiet status stream. */
+const KEEP_ALIVE_MS = 10_000;
+
+/** Whether a sync call's path is a streaming one: fal's client appends `/stream` for `fal.stream`. */
+export function isStreamPath(subpath: string): boolean {
+  return /(^|\/)stream\/?$/.test(subpath);
+}
+
+/** The request id of a queue status-stream path (`/requests/<id>/status/stream`), else undefined. */
+export function statusStreamId(subpath: string): string | undefined {
+  return STATUS_STREAM_PATH.exec(subpath)?.[1];
+}
+
+/** A sync call whose runner answer is piped to the caller as it streams. */
+export async function streamCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayStream> {
+  const first = await resolveApp(deps, call);
+  if (call.key) deps.usage.record(first.id, call.key.key_id);
+  const requestId = randomUUID();
+  const log = deps.log.child({ request_id: requestId, app: first.name, env: first.environment });
+  // request_timeout bounds the whole stream, as it bounds a sync call: a runner slot is held throughout.
+  const deadline = AbortSignal.timeout(first.scaling.request_timeout * 1000);
+  const signal = call.clientGone ? AbortSignal.any([deadline, call.clientGone]) : deadline;
+  const { app, lease } = await acquireLease(deps, call, first, deadline, signal, log);
+
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: "text/event-stream",
+    "x-fal-request-id": requestId,
+    "x-fal-endpoint": `${call.owner}/${call.alias}${call.subpath === "/" ? "" : call.subpath}`,
+  };
+  for (const h of FORWARDED) {
+    const v = call.headers[h];
+    if (typeof v === "string") headers[h] = v;
+  }
+  if (call.key) headers["x-fal-caller-key-id"] = call.key.key_id;
+
+  const started = Date.now();
+  let res: RunnerStream;
+  try {
+    res = await streamFromRunner(lease.url, call.subpath, headers, call.body.length > 0 ? call.body : Buffer.from("{}"), signal);
+  } catch (err) {
+    lease.release();
+    if (deadline.aborted) {
+      deps.metrics.outcomes.inc({ mode: "stream", outcome: "timeout" });
+      throw new PlatformError(504, "timeout", `request_timeout (${app.scaling.request_timeout} s) passed`);
+    }
+    if (call.clientGone?.aborted) {
+      deps.metrics.outcomes.inc({ mode: "stream", outcome: "client_gone" });
+      throw new PlatformError(499, "client_closed", "the caller closed the connection");
+    }
+    deps.metrics.outcomes.inc({ mode: "stream", outcome: "error" });
+    log.warn({ err: String(err), runner_id: lease.runner.id }, "runner connection failed");
+    throw new PlatformError(502, "runner_unavailable", "the runner did not answer");
+  }
+
+  // 'close' comes once the body ended, failed or was destroyed (the caller left,
+  // the deadline passed): the runner slot is free from then on.
+  res.body.once("close", () => {
+    lease.release();
+    const outcome = res.body.readableEnded ? (res.status < 400 ? "ok" : "error") : deadline.aborted ? "timeout" : "cut";
+    deps.metrics.requestDuration.observe({ mode: "stream" }, (Date.now() - started) / 1000);
+    deps.metrics.outcomes.inc({ mode: "stream", outcome });
+    log.info({ status: res.status, outcome, ms: Date.now() - started, runner_id: lease.runner.id }, "stream request");
+  });
+  const contentType = (res.headers["content-type"] as string | undefined) ?? "application/json";
+  return {
+    status: res.status,
+    headers: {
+      ...(contentType.startsWith("text/event-stream") ? SSE_HEADERS : {}),
+      "content-type": contentType,
+      "x-fal-request-id": requestId,
+    },
+    body: res.body,
+  };
+}
+
+/**
+ * A lease on a runner of the app's active revision, as syncCall takes it:
+ * waiting counts against request_timeout, a call that waits while the alias
+ * moves follows it, and the same failures map to the same errors.
+ */
+async function acquireLease(
+  deps: GatewayDeps,
+  call: GatewayCall,
+  first: AppRow,
+  deadline: AbortSignal,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<{ app: AppRow; lease: Lease }> {
+  let app = first;
+  let lease: Lease | undefined;
+  while (!lease) {
+    const revision = await deps.cache.revision(app.current_revision!);
+    if (!revision) throw new PlatformError(404, "not_found", `the active revision of '${call.owner}/${call.alias}' is gone`);
+    const stillServing = async () => (await deps.cache.app(app.owner, app.name, app.environment))?.current_revision === revision.id;
+    lease = await deps.runners.acquire(app, revision, { signal, stillServing }).catch(async (err) => {
+      if (err instanceof RevisionSupersededError) {
+        app = await resolveApp(deps, call);
+        return undefined;
+      }
+      if (err instanceof NotPlaceableHereError) throw new PlatformError(503, "not_in_region", err.message);
+      if (err instanceof RevisionUnavailableError) {
+        deps.metrics.outcomes.inc({ mode: "stream", outcome: "unavailable" });
+        throw new PlatformError(503, "revision_unavailable", err.message, { retry_after_s: err.retryAfterS });
+      }
+      if (deadline.aborted) {
+        deps.metrics.outcomes.inc({ mode: "stream", outcome: "timeout" });
+        throw new PlatformError(504, "timeout", `no runner became free within request_timeout (${app.scaling.request_timeout} s)`);
+      }
+      if (call.clientGone?.aborted) {
+        deps.metrics.outcomes.inc({ mode: "stream", outcome: "client_gone" });
+        log.info({}, "caller hung up while waiting for a runner");
+        throw new PlatformError(499, "client_closed", "the caller closed the connection");
+      }
+      throw err;
+    });
+  }
+  return { app, lease };
+}
+
+/**
+ * A queued request's status as server-sent events: the same objects as the
+ * status endpoint (IN_QUEUE with queue_position, IN_PROGRESS, COMPLETED), one
+ * per change, ending after COMPLETED. With logs asked for, each event carries
+ * only the lines not sent before on this stream: fal's client appends every
+ * event's logs to what it already has.
+ */
+export async function statusStream(deps: GatewayDeps, call: GatewayCall, id: string): Promise<GatewayStream> {
+  // A request that does not exist (or is not this app's) is an ordinary 404, before any event.
+  const first = await status(deps, call, id);
+  const stop = new AbortController();
+  const body = Readable.from(statusEvents(deps, call, id, first, stop.signal), { objectMode: false });
+  // The caller left (the body is destroyed): stop polling now, not at the next change.
+  body.once("close", () => stop.abort());
+  return { status: 200, headers: SSE_HEADERS, body };
+}
+
+interface StatusBody {
+  readonly status: string;
+  readonly queue_position?: number;
+  readonly logs?: unknown[] | null;
+}
+
+async function* statusEvents(deps: GatewayDeps, call: GatewayCall, id: string, first: GatewayAnswer, stop: AbortSignal): AsyncGenerator<string> {
+  let current = first.body as StatusBody;
+  let logsSent = 0;
+  let lastState = "";
+  let lastWrite = Date.now();
+  for (;;) {
+    const state = `${current.status}:${current.queue_position ?? ""}`;
+    const fresh = Array.isArray(current.logs) ? current.logs.slice(logsSent) : null;
+    if (state !== lastState || (fresh && fresh.length > 0)) {
+      yield `data: ${JSON.stringify(fresh ? { ...current, logs: fresh } : current)}\n\n`;
+      lastState = state;
+      if (fresh) logsSent += fresh.length;
+      lastWrite = Date.now();
+    }
+    if (current.status === "COMPLETED") return;
+    if (Date.now() - lastWrite >= KEEP_ALIVE_MS) {
+      yield ": keep-alive\n\n";
+      lastWrite = Date.now();
+    }
+    const aborted = await sleep(STATUS_POLL_MS, false, { signal: stop }).catch(() => true);
+    if (aborted || stop.aborted) return;
+    current = (await status(deps, call, id)).body as StatusBody;
+  }
+}
