@@ -6,7 +6,7 @@
  *
  * Wiring only: what each part does is in its own module.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { NAME_PATTERN, NAME_RULE } from "../model/catalog";
 import { join, resolve } from "node:path";
@@ -75,6 +75,11 @@ export interface PlatformOptions {
   readonly ownerQueueLimit?: number;
   /** Completed requests and their bodies are deleted this long after completion. Default 7 days. */
   readonly requestRetentionMs?: number;
+  /** PEM files of a certificate and its key: serve HTTPS instead of HTTP. Default: HTTP. */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  /** Proxies (addresses, CIDR ranges) whose X-Forwarded-* headers are believed. Default none. */
+  readonly trustProxy?: readonly string[];
   /** Region this process places runners in; apps whose `regions` exclude it get no runners here. Default `local`. */
   readonly region?: string;
   /** How runners are isolated: `auto` (bubblewrap when it works here, else none, with a warning), `bwrap`, `none`. Default auto. */
@@ -111,6 +116,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const databaseUrl = opts.databaseUrl ?? process.env.DATABASE_URL;
   const owner = opts.owner ?? "local";
 
+  const tls = readTls(opts.tlsCert, opts.tlsKey);
   const region = opts.region ?? "local";
   if (!NAME_PATTERN.test(region)) throw new Error(`region ${JSON.stringify(region)} is not valid: use ${NAME_RULE}`);
   const webhookPolicy = new WebhookPolicy(opts.webhookAllow);
@@ -175,7 +181,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const cache = new ResolveCache(db);
   const service = new PlatformService(db, runners, backend, builder, log, () => cache.invalidate());
   const usage = new UsageRecorder(db, log);
-  const server = buildServer({ db, payloads, limits, service, runners, log, version: PLATFORM_VERSION, webhookPolicy, sandbox: sandbox.kind, region, dispatcher, metrics, cache, usage, builder });
+  const server = buildServer({ db, payloads, limits, service, runners, log, version: PLATFORM_VERSION, webhookPolicy, sandbox: sandbox.kind, region, tls, trustProxy: opts.trustProxy, dispatcher, metrics, cache, usage, builder });
 
   // If this process dies, its runners must not outlive it.
   const killRunners = () => runners.killAll();
@@ -184,7 +190,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   await server.listen({ host: opts.host ?? "127.0.0.1", port: opts.port ?? 8787 });
   const addr = server.server.address();
   const port = typeof addr === "object" && addr ? addr.port : (opts.port ?? 8787);
-  const url = `http://${opts.host ?? "127.0.0.1"}:${port}`;
+  const url = `${tls ? "https" : "http"}://${opts.host ?? "127.0.0.1"}:${port}`;
   dispatcher.start();
   autoscaler.start();
   const stopRetention = startRetention({ db, payloads, retentionMs: limits.requestRetentionMs, log });
@@ -285,4 +291,18 @@ async function bootstrap(db: Db, owner: string, bootstrapKey?: string): Promise<
     await repo.insertKey(tx, { keyId, secretHash, scope: "ADMIN", owner, alias: "bootstrap admin" });
     return `${keyId}:${secret}`;
   });
+}
+
+/** The certificate and key for HTTPS, read now so a wrong path stops the start with the file's name. */
+function readTls(certFile?: string, keyFile?: string): { key: Buffer; cert: Buffer } | undefined {
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new Error("HTTPS needs both --tls-cert and --tls-key");
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read the TLS ${what} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read(certFile, "certificate"), key: read(keyFile, "key") };
 }

@@ -31,6 +31,9 @@ export function registerPlatform(program: Command, cli: Cli): void {
         .choices(RESOURCE_MODES)
         .default("auto"),
     )
+    .option("--tls-cert <file>", "PEM certificate: serve HTTPS (with --tls-key)", process.env.FALPLANE_TLS_CERT)
+    .option("--tls-key <file>", "PEM private key of --tls-cert", process.env.FALPLANE_TLS_KEY)
+    .option("--trust-proxy <list>", "comma-separated addresses or CIDR ranges of proxies whose X-Forwarded-* headers are believed (repeatable)", collectList, [])
     .option("--region <name>", "region this process places runners in; apps whose regions exclude it get no runners here", process.env.FALPLANE_REGION ?? "local")
     .option("--runners-dir <dir>", "parent of runners' working directories, outside the data directory (default: <tmpdir>/falplane-runners)")
     .option("--runner-env <names>", "comma-separated names of this process's environment variables every runner also gets (repeatable)", collectList, [])
@@ -57,6 +60,9 @@ export function registerPlatform(program: Command, cli: Cli): void {
         requestRetentionMs: o.retention,
         sandbox: o.sandbox,
         region: o.region,
+        tlsCert: o.tlsCert,
+        tlsKey: o.tlsKey,
+        trustProxy: o.trustProxy,
         enforceResources: o.enforceResources,
         runnersDir: o.runnersDir,
         runnerEnv: o.runnerEnv,

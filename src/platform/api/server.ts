@@ -53,6 +53,14 @@ export interface ServerDeps {
   readonly sandbox: "bwrap" | "none";
   /** Region of this process, for `GET /v1/platform`. */
   readonly region: string;
+  /** Serve HTTPS with this key and certificate (PEM) instead of HTTP. */
+  readonly tls?: { readonly key: Buffer; readonly cert: Buffer };
+  /**
+   * Proxies whose X-Forwarded-Proto/-Host/-For are believed (addresses or
+   * CIDR ranges), so the queue's response_url and status_url name the address
+   * callers used. Default none: the headers are ignored.
+   */
+  readonly trustProxy?: readonly string[];
 }
 
 /** Path (`a.b.0`) of the first string or key holding a NUL in a parsed JSON value; undefined when none does. Iterative: bodies may nest deeply. */
@@ -74,7 +82,13 @@ function nulPath(root: unknown): string | undefined {
 }
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
+  // One instance type for both: the HTTPS variant differs only in its server.
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 64 * 1024 * 1024,
+    ...(deps.tls ? { https: { key: deps.tls.key, cert: deps.tls.cert } } : {}),
+    trustProxy: deps.trustProxy && deps.trustProxy.length > 0 ? [...deps.trustProxy] : false,
+  }) as unknown as FastifyInstance;
   const { log } = deps;
 
   // JSON as Fastify parses it (prototype poisoning refused), except that an

@@ -47,7 +47,8 @@ export function registerGateway(
     const reply = gatewayErrorReply(deps.log);
     scope.setErrorHandler((err, req, res) => reply((err as { code?: string }).code === "FST_ERR_CTP_BODY_TOO_LARGE" ? tooLarge() : err, req, res));
 
-    const base = (req: FastifyRequest) => `${req.protocol}://${req.headers.host}`;
+    // The address the caller used: behind a trusted proxy, its X-Forwarded-Proto and -Host.
+    const base = (req: FastifyRequest) => `${req.protocol}://${req.host}`;
     const toCall = async (req: FastifyRequest, owner: string, alias: string, rest: string, search: string, queueBase: string): Promise<GatewayCall> => {
       const subpath = "/" + rest.replace(/^\/+/, "");
       // Every way in (/run, /queue, /fal/proxy) passes here, so no call reaches a runner's own /health or /_fal/… paths.
