@@ -90,50 +90,12 @@ export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<Ga
   // The caller hanging up ends the wait too: nobody would read the answer, and
   // its demand must not keep runners of the revision starting.
   const signal = call.clientGone ? AbortSignal.any([deadline, call.clientGone]) : deadline;
-  // Waiting for a slot counts against request_timeout too: the caller is holding a connection.
-  // A call that waits while the alias moves (a rollback, a deploy) follows it to the new revision.
-  let lease: Lease | undefined;
-  while (!lease) {
-    const revision = await deps.cache.revision(app.current_revision!);
-    if (!revision) throw new PlatformError(404, "not_found", `the active revision of '${call.owner}/${call.alias}' is gone`);
-    const stillServing = async () => (await deps.cache.app(app.owner, app.name, app.environment))?.current_revision === revision.id;
-    lease = await deps.runners.acquire(app, revision, { signal, stillServing }).catch(async (err) => {
-      if (err instanceof RevisionSupersededError) {
-        app = await resolveApp(deps, call);
-        return undefined;
-      }
-      if (err instanceof NotPlaceableHereError) {
-        throw new PlatformError(503, "not_in_region", err.message);
-      }
-      if (err instanceof RevisionUnavailableError) {
-        deps.metrics.outcomes.inc({ mode: "sync", outcome: "unavailable" });
-        throw new PlatformError(503, "revision_unavailable", err.message, { retry_after_s: err.retryAfterS });
-      }
-      if (deadline.aborted) {
-        deps.metrics.outcomes.inc({ mode: "sync", outcome: "timeout" });
-        throw new PlatformError(504, "timeout", `no runner became free within request_timeout (${app.scaling.request_timeout} s)`);
-      }
-      if (call.clientGone?.aborted) {
-        deps.metrics.outcomes.inc({ mode: "sync", outcome: "client_gone" });
-        log.info({}, "caller hung up while waiting for a runner");
-        throw new PlatformError(499, "client_closed", "the caller closed the connection");
-      }
-      throw err;
-    });
-  }
+  const { app: served, lease } = await acquireLease(deps, call, app, "sync", deadline, signal, log);
+  app = served;
   const started = Date.now();
   let outcome = "error";
   try {
-    const headers: Record<string, string> = {
-      "content-type": "application/json",
-      "x-fal-request-id": requestId,
-      "x-fal-endpoint": `${call.owner}/${call.alias}${call.subpath === "/" ? "" : call.subpath}`,
-    };
-    for (const h of FORWARDED) {
-      const v = call.headers[h];
-      if (typeof v === "string") headers[h] = v;
-    }
-    if (call.key) headers["x-fal-caller-key-id"] = call.key.key_id;
+    const headers = runnerHeaders(call, requestId);
     const res = await postToRunner(lease.url, call.subpath, headers, call.body.length > 0 ? call.body : Buffer.from("{}"), deadline);
     deps.metrics.requestDuration.observe({ mode: "sync" }, (Date.now() - started) / 1000);
     outcome = res.status < 400 ? "ok" : "error";
@@ -154,6 +116,67 @@ export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<Ga
     lease.release();
     deps.metrics.outcomes.inc({ mode: "sync", outcome });
   }
+}
+
+/**
+ * A lease on a runner of the app's active revision, for a sync or streaming
+ * call: waiting counts against request_timeout (the caller holds a
+ * connection); a call that waits while the alias moves (a rollback, a deploy)
+ * follows it to the new revision; a revision that cannot serve fails fast.
+ */
+export async function acquireLease(
+  deps: GatewayDeps,
+  call: GatewayCall,
+  first: AppRow,
+  mode: "sync" | "stream",
+  deadline: AbortSignal,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<{ app: AppRow; lease: Lease }> {
+  let app = first;
+  let lease: Lease | undefined;
+  while (!lease) {
+    const revision = await deps.cache.revision(app.current_revision!);
+    if (!revision) throw new PlatformError(404, "not_found", `the active revision of '${call.owner}/${call.alias}' is gone`);
+    const stillServing = async () => (await deps.cache.app(app.owner, app.name, app.environment))?.current_revision === revision.id;
+    lease = await deps.runners.acquire(app, revision, { signal, stillServing }).catch(async (err) => {
+      if (err instanceof RevisionSupersededError) {
+        app = await resolveApp(deps, call);
+        return undefined;
+      }
+      if (err instanceof NotPlaceableHereError) throw new PlatformError(503, "not_in_region", err.message);
+      if (err instanceof RevisionUnavailableError) {
+        deps.metrics.outcomes.inc({ mode, outcome: "unavailable" });
+        throw new PlatformError(503, "revision_unavailable", err.message, { retry_after_s: err.retryAfterS });
+      }
+      if (deadline.aborted) {
+        deps.metrics.outcomes.inc({ mode, outcome: "timeout" });
+        throw new PlatformError(504, "timeout", `no runner became free within request_timeout (${app.scaling.request_timeout} s)`);
+      }
+      if (call.clientGone?.aborted) {
+        deps.metrics.outcomes.inc({ mode, outcome: "client_gone" });
+        log.info({}, "caller hung up while waiting for a runner");
+        throw new PlatformError(499, "client_closed", "the caller closed the connection");
+      }
+      throw err;
+    });
+  }
+  return { app, lease };
+}
+
+/** The headers a runner gets with a call: the request's identity and the caller's content headers. */
+export function runnerHeaders(call: GatewayCall, requestId: string): Record<string, string> {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "x-fal-request-id": requestId,
+    "x-fal-endpoint": `${call.owner}/${call.alias}${call.subpath === "/" ? "" : call.subpath}`,
+  };
+  for (const h of FORWARDED) {
+    const v = call.headers[h];
+    if (typeof v === "string") headers[h] = v;
+  }
+  if (call.key) headers["x-fal-caller-key-id"] = call.key.key_id;
+  return headers;
 }
 
 /** The queue protocol: submit, status, result, cancel. */

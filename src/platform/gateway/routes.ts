@@ -14,6 +14,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { KeyRow } from "../store/repo";
 import { PlatformError } from "../errors";
 import { gatewayErrorReply } from "../api/errorReply";
+import { initiateUpload, registerStorage, STORAGE_INITIATE_PATH } from "./storage";
 import { refuseReservedPath } from "./callHeaders";
 import { queueCall, syncCall, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
 import { formatBytes } from "./limits";
@@ -87,6 +88,7 @@ export function registerGateway(
       const p = params(req);
       return send(reply, await queueOrStatusStream(await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req), `${base(req)}/queue`)));
     };
+    registerStorage(scope, deps, base);
     scope.post("/run/:owner/:alias", sync);
     scope.post("/run/:owner/:alias/*", sync);
     for (const method of ["GET", "POST", "PUT"] as const) {
@@ -105,6 +107,10 @@ export function registerGateway(
           url = new URL(target);
         } catch {
           throw new PlatformError(400, "bad_request", `x-fal-target-url is not a URL: ${JSON.stringify(target)}`);
+        }
+        // fal.storage.upload asks the REST host for an upload URL.
+        if (url.hostname.startsWith("rest.") && url.pathname === STORAGE_INITIATE_PATH) {
+          return reply.send(await initiateUpload(deps, await deps.authenticate(req), req.body, base(req)));
         }
         const [owner, alias, ...rest] = url.pathname.replace(/^\/+/, "").split("/");
         if (!owner || !alias) throw new PlatformError(400, "bad_request", `x-fal-target-url names no <owner>/<app>: ${JSON.stringify(target)}`);

@@ -17,12 +17,9 @@
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { AppRow } from "../store/repo";
-import { NotPlaceableHereError, RevisionSupersededError, RevisionUnavailableError, type Lease } from "../runners";
-import { streamFromRunner, type RunnerStream } from "../runners/runnerHttp";
-import type { Logger } from "../log";
+import { streamFromRunner, type RunnerStream } from "../runners";
 import { PlatformError } from "../errors";
-import { resolveApp, status, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
+import { acquireLease, resolveApp, runnerHeaders, status, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
 
 /** An answer whose body is sent as it is read. */
 export interface GatewayStream extends GatewayAnswer {
@@ -31,7 +28,6 @@ export interface GatewayStream extends GatewayAnswer {
 
 /** What proxies between the caller and the gateway must not buffer or cache. */
 const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" };
-const FORWARDED = ["content-type", "accept", "user-agent"];
 const STATUS_STREAM_PATH = /^\/requests\/([^/]+)\/status\/stream\/?$/;
 /** How often the status stream looks at the request (a poll of the store; fine for now). */
 const STATUS_POLL_MS = 100;
@@ -57,19 +53,8 @@ export async function streamCall(deps: GatewayDeps, call: GatewayCall): Promise<
   // request_timeout bounds the whole stream, as it bounds a sync call: a runner slot is held throughout.
   const deadline = AbortSignal.timeout(first.scaling.request_timeout * 1000);
   const signal = call.clientGone ? AbortSignal.any([deadline, call.clientGone]) : deadline;
-  const { app, lease } = await acquireLease(deps, call, first, deadline, signal, log);
-
-  const headers: Record<string, string> = {
-    "content-type": "application/json",
-    accept: "text/event-stream",
-    "x-fal-request-id": requestId,
-    "x-fal-endpoint": `${call.owner}/${call.alias}${call.subpath === "/" ? "" : call.subpath}`,
-  };
-  for (const h of FORWARDED) {
-    const v = call.headers[h];
-    if (typeof v === "string") headers[h] = v;
-  }
-  if (call.key) headers["x-fal-caller-key-id"] = call.key.key_id;
+  const { app, lease } = await acquireLease(deps, call, first, "stream", deadline, signal, log);
+  const headers = { ...runnerHeaders(call, requestId), accept: "text/event-stream" };
 
   const started = Date.now();
   let res: RunnerStream;
@@ -109,50 +94,6 @@ export async function streamCall(deps: GatewayDeps, call: GatewayCall): Promise<
     },
     body: res.body,
   };
-}
-
-/**
- * A lease on a runner of the app's active revision, as syncCall takes it:
- * waiting counts against request_timeout, a call that waits while the alias
- * moves follows it, and the same failures map to the same errors.
- */
-async function acquireLease(
-  deps: GatewayDeps,
-  call: GatewayCall,
-  first: AppRow,
-  deadline: AbortSignal,
-  signal: AbortSignal,
-  log: Logger,
-): Promise<{ app: AppRow; lease: Lease }> {
-  let app = first;
-  let lease: Lease | undefined;
-  while (!lease) {
-    const revision = await deps.cache.revision(app.current_revision!);
-    if (!revision) throw new PlatformError(404, "not_found", `the active revision of '${call.owner}/${call.alias}' is gone`);
-    const stillServing = async () => (await deps.cache.app(app.owner, app.name, app.environment))?.current_revision === revision.id;
-    lease = await deps.runners.acquire(app, revision, { signal, stillServing }).catch(async (err) => {
-      if (err instanceof RevisionSupersededError) {
-        app = await resolveApp(deps, call);
-        return undefined;
-      }
-      if (err instanceof NotPlaceableHereError) throw new PlatformError(503, "not_in_region", err.message);
-      if (err instanceof RevisionUnavailableError) {
-        deps.metrics.outcomes.inc({ mode: "stream", outcome: "unavailable" });
-        throw new PlatformError(503, "revision_unavailable", err.message, { retry_after_s: err.retryAfterS });
-      }
-      if (deadline.aborted) {
-        deps.metrics.outcomes.inc({ mode: "stream", outcome: "timeout" });
-        throw new PlatformError(504, "timeout", `no runner became free within request_timeout (${app.scaling.request_timeout} s)`);
-      }
-      if (call.clientGone?.aborted) {
-        deps.metrics.outcomes.inc({ mode: "stream", outcome: "client_gone" });
-        log.info({}, "caller hung up while waiting for a runner");
-        throw new PlatformError(499, "client_closed", "the caller closed the connection");
-      }
-      throw err;
-    });
-  }
-  return { app, lease };
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import type { Db } from "../store/db";
 import * as qs from "../store/queueStore";
+import * as storage from "../store/storageStore";
 import type { PayloadStore } from "../store/payloadStore";
 import type { Logger } from "../log";
 
@@ -41,6 +42,14 @@ export async function runRetentionOnce(o: RetentionOptions): Promise<{ requests:
     requests += ids.length;
     if (ids.length < batch) break;
     // Let other queries in between batches (PGlite runs one statement at a time).
+    await new Promise((r) => setImmediate(r));
+  }
+  // Uploaded files (storage) expire like requests, counted from their upload.
+  for (;;) {
+    const ids = await storage.deleteExpiredFiles(o.db, o.retentionMs, batch);
+    await o.payloads.delete(ids);
+    requests += ids.length;
+    if (ids.length < batch) break;
     await new Promise((r) => setImmediate(r));
   }
   const orphans = await o.payloads.deleteOrphans(o.orphanGraceMs ?? ORPHAN_GRACE_MS, batch);

@@ -210,6 +210,26 @@ ALTER TABLE runners ADD COLUMN reason text;
 ALTER TABLE runners ADD COLUMN region text NOT NULL DEFAULT 'local'
 `,
   },
+  {
+    id: 7,
+    name: "storage uploads (fal.storage.upload)",
+    sql: `
+CREATE TABLE stored_files (
+  id                text PRIMARY KEY,
+  owner             text NOT NULL,
+  file_name         text NOT NULL,
+  content_type      text NOT NULL,
+  upload_token_hash text NOT NULL,
+  status            text NOT NULL CHECK (status IN ('pending', 'ready')),
+  size              bigint NOT NULL DEFAULT 0,
+  ref               text,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  completed_at      timestamptz
+);
+CREATE INDEX stored_files_owner ON stored_files (owner);
+CREATE INDEX stored_files_created ON stored_files (created_at)
+`,
+  },
 ];
 
 const LOCK_ID = 7_412_001;

@@ -169,6 +169,7 @@ export class TablePayloadStore implements PayloadStore {
          SELECT p.id FROM request_payloads p
           WHERE p.created_at < now() - make_interval(secs => $1::float8 / 1000)
             AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = p.request_id)
+            AND NOT EXISTS (SELECT 1 FROM stored_files f WHERE f.id = p.request_id)
           LIMIT $2)
        RETURNING request_id`,
       [graceMs, batch],
@@ -177,9 +178,12 @@ export class TablePayloadStore implements PayloadStore {
   }
 }
 
-/** Which of these request ids still have a row. */
+/** Which of these ids still have a row that owns bodies: a request, or an uploaded file (storage). */
 async function existingRequestIds(q: Queryable, ids: readonly string[]): Promise<string[]> {
   if (ids.length === 0) return [];
-  const rows = await q.query<{ id: string }>("SELECT id FROM requests WHERE id = ANY($1::text[])", [ids]);
+  const rows = await q.query<{ id: string }>(
+    "SELECT id FROM requests WHERE id = ANY($1::text[]) UNION SELECT id FROM stored_files WHERE id = ANY($1::text[])",
+    [ids],
+  );
   return rows.map((r) => r.id);
 }

@@ -310,10 +310,11 @@ export async function queueDepth(q: Queryable): Promise<{ status: string; n: num
   return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
 }
 
-/** What an owner holds: bytes of stored payloads and results, and requests waiting. For quotas. */
+/** What an owner holds: bytes of stored payloads, results and uploaded files, and requests waiting. For quotas. */
 export async function ownerUsage(q: Queryable, owner: string): Promise<{ bytes: number; waiting: number }> {
   const [row] = await q.query<{ bytes: string; waiting: string }>(
-    `SELECT coalesce(sum(payload_size + result_size), 0)::text AS bytes,
+    `SELECT (coalesce(sum(payload_size + result_size), 0)
+             + (SELECT coalesce(sum(size), 0) FROM stored_files WHERE owner = $1))::text AS bytes,
             count(*) FILTER (WHERE status = 'IN_QUEUE')::text AS waiting
        FROM requests WHERE owner = $1`,
     [owner],
