@@ -34,26 +34,26 @@ export interface RetentionOptions {
 /** One clean-up pass; returns what it deleted. */
 export async function runRetentionOnce(o: RetentionOptions): Promise<{ requests: number; orphans: number }> {
   const batch = o.batch ?? BATCH;
-  let requests = 0;
+  // Expired requests, then uploaded files (storage), which expire like requests, counted from their upload.
+  const requests =
+    (await deleteInBatches(o, batch, () => qs.deleteExpired(o.db, o.retentionMs, batch))) +
+    (await deleteInBatches(o, batch, () => storage.deleteExpiredFiles(o.db, o.retentionMs, batch)));
+  const orphans = await o.payloads.deleteOrphans(o.orphanGraceMs ?? ORPHAN_GRACE_MS, batch);
+  return { requests, orphans };
+}
+
+/** Deletes rows batch by batch, each batch's stored bodies after its rows; returns how many rows went. */
+async function deleteInBatches(o: RetentionOptions, batch: number, deleteRows: () => Promise<string[]>): Promise<number> {
+  let deleted = 0;
   for (;;) {
-    const ids = await qs.deleteExpired(o.db, o.retentionMs, batch);
-    // Row first, then bodies: a crash in between leaves orphans the sweep below removes, never a row without its body.
+    const ids = await deleteRows();
+    // Row first, then bodies: a crash in between leaves orphans the sweep removes, never a row without its body.
     await o.payloads.delete(ids);
-    requests += ids.length;
-    if (ids.length < batch) break;
+    deleted += ids.length;
+    if (ids.length < batch) return deleted;
     // Let other queries in between batches (PGlite runs one statement at a time).
     await new Promise((r) => setImmediate(r));
   }
-  // Uploaded files (storage) expire like requests, counted from their upload.
-  for (;;) {
-    const ids = await storage.deleteExpiredFiles(o.db, o.retentionMs, batch);
-    await o.payloads.delete(ids);
-    requests += ids.length;
-    if (ids.length < batch) break;
-    await new Promise((r) => setImmediate(r));
-  }
-  const orphans = await o.payloads.deleteOrphans(o.orphanGraceMs ?? ORPHAN_GRACE_MS, batch);
-  return { requests, orphans };
 }
 
 /** Runs the clean-up now and every intervalMs; returns a stop function that waits for a pass in flight. */

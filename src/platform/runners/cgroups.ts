@@ -20,6 +20,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { isProcessAlive } from "../processes";
 
 export const RESOURCE_MODES = ["auto", "on", "off"] as const;
 export type ResourceMode = (typeof RESOURCE_MODES)[number];
@@ -298,7 +299,7 @@ function removeStale(root: string): void {
     const m = /^falplane-(\d+)$/.exec(entry);
     if (!m) continue;
     const pid = Number(m[1]);
-    if (pid === process.pid || isAlive(pid)) continue;
+    if (pid === process.pid || isProcessAlive(pid)) continue;
     const dir = join(root, entry);
     try {
       for (const sub of readdirSync(dir, { withFileTypes: true })) if (sub.isDirectory()) removeDir(join(dir, sub.name));
@@ -389,11 +390,3 @@ function unescape(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -20,6 +20,7 @@ import { eachLine } from "../lines";
 import { GpuPool } from "./gpuPool";
 import { NoCapacityError, RunnerStartError, type RunnerBackend, type RunnerExit, type RunnerLaunch, type StartedRunner } from "./backend";
 import { runnerHealth } from "./runnerHttp";
+import { isProcessAlive } from "../processes";
 
 export interface LocalBackendOptions {
   /** Directory that holds the `falplane` Python package. */
@@ -278,7 +279,7 @@ function claimWorkRoot(parent: string): string {
   mkdirSync(parent, { recursive: true, mode: 0o711 });
   for (const entry of readdirSync(parent)) {
     const pid = Number(entry);
-    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    if (!Number.isInteger(pid) || pid === process.pid || isProcessAlive(pid)) continue;
     rmSync(join(parent, entry), { recursive: true, force: true });
   }
   const mine = join(parent, String(process.pid));
@@ -286,14 +287,6 @@ function claimWorkRoot(parent: string): string {
   return mine;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 function detectGpus(): string[] {
   try {

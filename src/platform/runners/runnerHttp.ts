@@ -20,41 +20,22 @@ export interface RunnerResponse {
   readonly body: Buffer;
 }
 
-export function postToRunner(
+/** POSTs to a runner and reads its whole answer. */
+export async function postToRunner(
   baseUrl: string,
   path: string,
   headers: Record<string, string>,
   body: Buffer,
   signal?: AbortSignal,
 ): Promise<RunnerResponse> {
-  const u = new URL(baseUrl);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: u.hostname,
-        port: u.port,
-        path,
-        method: "POST",
-        agent,
-        signal,
-        headers: { ...headers, "content-length": body.length },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 502,
-            contentType: (res.headers["content-type"] as string | undefined) ?? "application/json",
-            body: Buffer.concat(chunks),
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
+  const res = await streamFromRunner(baseUrl, path, headers, body, signal);
+  const chunks: Buffer[] = [];
+  for await (const c of res.body) chunks.push(c as Buffer);
+  return {
+    status: res.status,
+    contentType: (res.headers["content-type"] as string | undefined) ?? "application/json",
+    body: Buffer.concat(chunks),
+  };
 }
 
 export interface RunnerStream {

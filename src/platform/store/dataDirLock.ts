@@ -11,6 +11,7 @@
 import { openSync, writeSync, closeSync, readFileSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { isProcessAlive } from "../processes";
 
 export const LOCK_FILE = "falplane.lock";
 
@@ -94,10 +95,5 @@ function readHolder(path: string): Holder | undefined {
 function isStale(h: Holder): boolean {
   if (h.host !== hostname()) return false;
   if (h.pid === process.pid) return true;
-  try {
-    process.kill(h.pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== "EPERM";
-  }
+  return !isProcessAlive(h.pid);
 }
