@@ -100,20 +100,20 @@ async function npmDependencies() {
   // npm ci refuses a lock file that lacks optional packages (rollup's other-platform
   // builds) the registry here does not have; npm install accepts it and, with
   // --no-save, leaves package-lock.json as it is.
-  say(`npm ci refused: ${npmRefusal(ci.tail)} (full output: ${ci.logPath})`);
+  say(`npm ci refused: ${npmRefusal(readFileSync(ci.logPath, "utf8").split("\n"))} (full output: ${ci.logPath})`);
   say("falling back to npm install --no-save (package-lock.json is not changed)...");
   const inst = await runStep("npm install", "npm", ["install", "--no-save", ...quiet], { logName: "npm-install", progress: packages });
   say(`npm dependencies installed (${inst.elapsed})`);
 }
 
-/** npm's reason for refusing `npm ci`, in one line. */
-function npmRefusal(tail) {
-  const text = tail.join("\n");
+/** npm's reason for refusing `npm ci`, in one line, from its output. */
+function npmRefusal(lines) {
+  const text = lines.join("\n");
   if (/in sync|lock file/i.test(text)) {
     const missing = (text.match(/Missing: (\S+)/g) || []).length;
     return `package-lock.json does not match package.json${missing ? ` (${missing} package(s) missing from the lock, e.g. optional builds for other platforms)` : ""}`;
   }
-  const first = tail.find((l) => /npm (error|ERR!)/.test(l) && !/A complete log/.test(l));
+  const first = lines.find((l) => /npm (error|ERR!)\s+\S/.test(l) && !/A complete log|code E/.test(l));
   return first ? first.replace(/^npm (error|ERR!)\s*/, "") : "see the log";
 }
 
@@ -210,6 +210,25 @@ function uv() {
 }
 
 /**
+ * The official Python client, fal-client from PyPI, at the version
+ * tools/fal-client.json pins, in its own virtual environment in the cache:
+ * test/integration/falPythonClient.test.ts drives the gateway with it.
+ */
+function falClientPython() {
+  const { version } = JSON.parse(readFileSync(join(ROOT, "tools", "fal-client.json"), "utf8"));
+  const home = join(homedir(), ".cache", "falplane", `fal-client-${version}`);
+  const py = join(home, "bin", "python");
+  const installed = () => existsSync(py) && spawnSync(py, ["-c", "import fal_client"], { stdio: "ignore" }).status === 0;
+  if (installed()) return;
+  say(`installing fal-client ${version} from PyPI into ${home} (the Python client test drives the gateway with it)...`);
+  const venv = spawnSync(process.env.FALPLANE_PYTHON || "python3", ["-m", "venv", home], { stdio: "inherit" });
+  const pip = venv.status === 0 && spawnSync(py, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", `fal-client==${version}`], { stdio: "inherit" });
+  if (!pip || pip.status !== 0 || !installed()) {
+    say(`  could not install fal-client (${home}); until then test/integration/falPythonClient.test.ts fails`);
+  }
+}
+
+/**
  * The tests run every store and API test on PGlite and on PostgreSQL too:
  * test/globalSetup.ts starts a throwaway cluster with Debian's server binaries.
  */
@@ -234,6 +253,18 @@ async function bubblewrap() {
   if (!(await aptInstall("bubblewrap", "bubblewrap (the runner sandbox)", "until then runners run unsandboxed and the isolation tests fail"))) return;
   if (!works()) fail("apt-get installed bubblewrap, but bwrap does not run");
   say("bubblewrap installed");
+}
+
+/**
+ * Chromium (Debian's package) is the headless browser the dashboard test
+ * (test/dashboard/dashboard.test.ts) drives through playwright-core; without
+ * it that test fails and says how to get it.
+ */
+async function chromium() {
+  if (existsSync("/usr/bin/chromium")) return;
+  if (!(await aptInstall("chromium", "Chromium (the headless browser of the dashboard test)", "until then the dashboard test fails"))) return;
+  if (!existsSync("/usr/bin/chromium")) fail("apt-get installed chromium, but there is no /usr/bin/chromium");
+  say("Chromium installed");
 }
 
 /** Installs a Debian package when this is root on a machine with apt-get; says what to do otherwise. */
@@ -265,8 +296,10 @@ async function main() {
   const dir = await engine();
   if (!engineOnly) python();
   if (!engineOnly) uv();
+  if (!engineOnly) falClientPython();
   if (!engineOnly) await postgres();
   if (!engineOnly) await bubblewrap();
+  if (!engineOnly) await chromium();
   say(`ready: engine v${PULUMI_VERSION} in ${dir} (${seconds(started)})`);
 }
 

@@ -31,6 +31,7 @@ import { revisionRoutes } from "./routes/revisions";
 import { secretRoutes } from "./routes/secrets";
 import { blobRoutes } from "./routes/blobs";
 import { buildRoutes } from "./routes/builds";
+import { dashboardRoutes } from "../dashboard/dashboard";
 
 export interface ServerDeps {
   readonly db: Db;
@@ -134,6 +135,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const authenticate = keyAuthenticator(deps.cache);
 
   app.register(systemRoutes, deps);
+  app.register(dashboardRoutes, deps);
   app.register(
     async (v1) => {
       v1.addHook("onRequest", adminOnly(authenticate, (keyId) => repo.getKey(deps.db, keyId)));
