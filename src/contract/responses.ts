@@ -135,3 +135,61 @@ export const PlatformInfoResponse = z.object({
   region: z.string(),
   environments: z.object({ store: z.string(), count: z.number(), bytes: z.number() }),
 });
+
+/** Lifecycle of a queued request (docs/queue.md). */
+export const QueuedRequestStatus = z.enum(["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]);
+
+/** GET /v1/dashboard/apps/{name}/requests: one queued request, without its bodies. */
+export const DashboardRequestResponse = z.object({
+  id: z.string(),
+  path: z.string(),
+  status: QueuedRequestStatus,
+  caller: z.string().nullable(),
+  attempts: z.number(),
+  retries: z.number(),
+  runner_id: z.string().nullable(),
+  result_status: z.number().nullable(),
+  error: z.string().nullable(),
+  error_type: z.string().nullable(),
+  created_at: timestamp,
+  started_at: timestamp.nullable(),
+  completed_at: timestamp.nullable(),
+  /** From submit to the start of the last attempt; null while waiting. */
+  wait_ms: z.number().nullable(),
+  /** From the start of the last attempt to completion; null until completed. */
+  run_ms: z.number().nullable(),
+  payload_size: z.number(),
+  result_size: z.number(),
+});
+
+export const DashboardLogLine = z.object({ message: z.string(), level: z.string(), source: z.string(), timestamp });
+
+/** GET /v1/dashboard/apps/{name}/requests/{id}/logs. */
+export const DashboardRequestLogsResponse = z.object({
+  id: z.string(),
+  status: QueuedRequestStatus,
+  runner_id: z.string().nullable(),
+  logs: z.array(DashboardLogLine),
+});
+
+/** GET /v1/dashboard/apps/{name}/queue: the app's queue depth now. */
+export const DashboardQueueResponse = z.object({ in_queue: z.number(), in_progress: z.number(), at: timestamp });
+
+/** One sample of an app's history (src/platform/dashboard/metricsHistory.ts). */
+export const DashboardHistorySample = z.object({
+  at: timestamp,
+  in_queue: z.number(),
+  in_progress: z.number(),
+  /** Requests completed since the previous sample. */
+  completed: z.number(),
+  /** p50 / p95 of their submit-to-completion time in ms; null when none completed. */
+  latency_p50_ms: z.number().nullable(),
+  latency_p95_ms: z.number().nullable(),
+});
+
+/** GET /v1/dashboard/apps/{name}/history: the last hour, sampled by the platform, oldest first. */
+export const DashboardHistoryResponse = z.object({
+  interval_s: z.number(),
+  window_s: z.number(),
+  samples: z.array(DashboardHistorySample),
+});

@@ -3,7 +3,9 @@
  * installed by scripts/setup.cjs) driven by playwright-core. Signs in with
  * the admin key, sees the app, rolls back through the button (the alias moves
  * and the Current badge with it), watches a runner appear after a call
- * without a reload, opens a queued request's logs, and checks that an API key
+ * without a reload (with its GPU column), sees a burst of queued requests in
+ * the platform's own history and in both charts (queue depth, latency), opens
+ * a queued request's logs, and checks that an API key
  * is told what it may do and that the key never leaves sessionStorage.
  * Screenshots of the main pages go to .falplane/screenshots/ (docs/dashboard.md).
  */
@@ -125,8 +127,14 @@ describe("dashboard", () => {
     await expect.poll(() => runnerRow.first().getAttribute("data-state"), { timeout: 10_000 }).toBe("IDLE");
     expect(await runnerRow.first().textContent()).toContain(short(rev1.id));
     expect(await page.evaluate("window.dashboardMarker")).toBe(42);
+    // GPU column: the worker runs on a CPU machine type (S), so it holds none.
+    const headers = (await page.locator("#runners thead th").allTextContents()).map((t) => t.trim());
+    expect(headers).toContain("GPUs");
+    const gpuColumn = headers.indexOf("GPUs");
+    expect((await runnerRow.first().locator("th, td").nth(gpuColumn).textContent())?.trim()).toBe("—");
 
-    // A burst of slow queued requests: the queue depth chart sees it.
+    // A burst of slow queued requests (6 × 2.5 s on at most 2 runners: some wait for about 6 s, longer
+    // than the platform's 5 s sampling interval): the queue depth chart sees it.
     const submit = async (input: unknown) =>
       (await (
         await fetch(`${platform.url}/queue/local/worker`, {
@@ -135,12 +143,44 @@ describe("dashboard", () => {
           body: JSON.stringify(input),
         })
       ).json()) as { request_id: string };
-    const burst = await Promise.all([1, 2, 3, 4, 5].map((n) => submit({ value: `burst ${n}`, sleep: 1.5 })));
+    const burst = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => submit({ value: `burst ${n}`, sleep: 2.5 })));
     await expect.poll(() => page.locator("#queue-caption").textContent(), { timeout: 10_000 }).toMatch(/peak [1-9]/);
     // Lines are attributed to a request when its runner holds only that one: let the burst finish first.
     const status = async (rid: string) =>
       ((await (await fetch(`${platform.url}/queue/local/worker/requests/${rid}/status`, { headers: { authorization: `Key ${platform.key}` } })).json()) as { status: string }).status;
     await expect.poll(async () => (await Promise.all(burst.map((b) => status(b.request_id)))).every((st) => st === "COMPLETED"), { timeout: 20_000 }).toBe(true);
+
+    // The platform's own history (sampled every 5 s, whether or not a page is open) saw requests
+    // waiting, and the latency of the completed ones.
+    type Sample = { at: string; in_queue: number; in_progress: number; completed: number; latency_p50_ms: number | null; latency_p95_ms: number | null };
+    const history = async () =>
+      (await (await fetch(`${platform.url}/v1/dashboard/apps/worker/history?env=main`, { headers: { authorization: `Key ${platform.key}` } })).json()) as {
+        interval_s: number;
+        window_s: number;
+        samples: Sample[];
+      };
+    expect((await fetch(`${platform.url}/v1/dashboard/apps/worker/history`)).status).toBe(401);
+    await expect.poll(async () => (await history()).samples.some((x) => x.in_queue > 0), { timeout: 15_000 }).toBe(true);
+    await expect.poll(async () => (await history()).samples.reduce((n, x) => n + x.completed, 0), { timeout: 15_000 }).toBeGreaterThanOrEqual(burst.length);
+    const h = await history();
+    expect(h).toMatchObject({ interval_s: 5, window_s: 3600 });
+    const times = h.samples.map((x) => Date.parse(x.at));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    const slow = h.samples.filter((x) => x.completed > 0);
+    for (const x of slow) expect(x.latency_p95_ms!).toBeGreaterThanOrEqual(x.latency_p50_ms!);
+    // Each burst request ran 2.5 s, so its submit-to-completion time is at least that.
+    expect(Math.max(...slow.map((x) => x.latency_p95_ms!))).toBeGreaterThanOrEqual(2500);
+
+    // Both charts are drawn, each with a caption that says its latest values in words.
+    for (const id of ["queue-chart", "latency-chart"]) {
+      expect(await page.locator(`#${id}`).isVisible()).toBe(true);
+      expect(await page.locator(`#${id}`).getAttribute("role")).toBe("img");
+    }
+    await expect.poll(() => page.locator("#latency-caption").textContent(), { timeout: 10_000 }).toMatch(/p50 [\d.]+ (ms|s) · p95 [\d.]+ (ms|s)/);
+    expect(await page.locator("#latency-chart polyline").count()).toBeGreaterThan(0);
+    expect(await page.locator("#queue-caption").textContent()).toMatch(/^Queue depth\. Now: waiting: \d+ · in progress: \d+ · peak [1-9]/);
+    expect(await page.getByRole("img", { name: /^Latency \(submit to completion\)/ }).count()).toBe(1);
+    expect(await page.getByRole("img", { name: /^Queue depth\./ }).count()).toBe(1);
 
     // A queued request shows up in the list; its logs open from there.
     const submitted = await submit({ value: "queued" });
@@ -171,7 +211,7 @@ describe("dashboard", () => {
     expect(stored).toEqual({ session: ["falplane.dashboard.key"], local: 0, cookie: "" });
     expect(consoleLines.join("\n")).not.toContain(secret);
     expect(consoleLines.filter((l) => l.startsWith("error") || l.startsWith("pageerror"))).toEqual([]);
-  }, 90_000);
+  }, 150_000);
 
   it("an API key sees what it may do and that the management views need ADMIN", async () => {
     const apiKey = await platform.client.createKey("API", "dashboard test");

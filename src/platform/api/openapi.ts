@@ -5,11 +5,14 @@
  */
 import { z } from "zod";
 import * as S from "../../contract/schemas";
+import * as R from "../../contract/responses";
 
 const json = (schema: z.ZodType) => ({ content: { "application/json": { schema: z.toJSONSchema(schema, { io: "input" }) } } });
 const envParam = { name: "env", in: "query", required: false, schema: { type: "string", default: "main" } };
 const appParam = { name: "name", in: "path", required: true, schema: { type: "string" } };
 const ok = (description: string) => ({ description });
+/** An answer with its body's schema (from src/contract/responses.ts). */
+const okJson = (description: string, schema: z.ZodType) => ({ description, content: { "application/json": { schema: z.toJSONSchema(schema, { io: "output" }) } } });
 const pathParams = (...names: string[]) => names.map((name) => ({ name, in: "path", required: true, schema: { type: "string" } }));
 const errors = {
   "401": ok("missing or invalid API key"),
@@ -117,6 +120,30 @@ export function openApiDocument(version: string) {
       },
       "/v1/apps/{name}/builds": {
         get: { summary: "Environment builds of the app's revisions, newest first", parameters: [appParam, envParam], responses: { "200": ok("builds"), ...errors } },
+      },
+      "/v1/dashboard/apps/{name}/requests": {
+        get: {
+          summary: "The dashboard's recent queued requests of the app, newest first (no bodies)",
+          parameters: [appParam, envParam, { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 200, default: 50 } }],
+          responses: { "200": okJson("recent requests", z.array(R.DashboardRequestResponse)), ...errors },
+        },
+      },
+      "/v1/dashboard/apps/{name}/requests/{id}/logs": {
+        get: {
+          summary: "The log lines of one queued request of the app (from memory while this process works on it)",
+          parameters: [appParam, ...pathParams("id"), envParam],
+          responses: { "200": okJson("the request's logs", R.DashboardRequestLogsResponse), ...errors },
+        },
+      },
+      "/v1/dashboard/apps/{name}/queue": {
+        get: { summary: "Requests of the app waiting and in progress now", parameters: [appParam, envParam], responses: { "200": okJson("queue depth", R.DashboardQueueResponse), ...errors } },
+      },
+      "/v1/dashboard/apps/{name}/history": {
+        get: {
+          summary: "The last hour of the app's queue depth and request latency (p50, p95), sampled by the platform every 5 s, oldest first; kept in memory",
+          parameters: [appParam, envParam],
+          responses: { "200": okJson("samples", R.DashboardHistoryResponse), ...errors },
+        },
       },
       "/v1/platform": { get: { summary: "Platform version, database and the disk its environments take", responses: { "200": ok("platform info"), ...errors } } },
       "/v1/keys": {

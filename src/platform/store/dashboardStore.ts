@@ -68,3 +68,55 @@ export async function queueDepth(q: Queryable, owner: string, appId: string): Pr
   const n = (s: RequestStatus) => Number(rows.find((r) => r.status === s)?.n ?? 0);
   return { in_queue: n("IN_QUEUE"), in_progress: n("IN_PROGRESS") };
 }
+
+/** Queue depth of one app at a sample; apps with nothing waiting or in progress have no row. */
+export interface DepthRow {
+  app_id: string;
+  in_queue: number;
+  in_progress: number;
+}
+
+/** Latency (submit to completion) of one app's requests completed in a sample's interval. */
+export interface LatencyRow {
+  app_id: string;
+  completed: number;
+  p50_ms: number;
+  p95_ms: number;
+}
+
+/**
+ * One sample of every app at once (src/platform/dashboard/metricsHistory.ts):
+ * the database's clock now, queue depth per app, and p50/p95 of the
+ * submit-to-completion time of requests completed after `since` and up to
+ * `settleMs` before now (`until`, the next sample's `since`; the lag lets a
+ * completion whose transaction began before this sample but commits after it
+ * count in the next one instead of never). The first sample (`since` null)
+ * looks back `firstWindowS` seconds. Uses the partial indexes on waiting,
+ * leased and completed requests; never reads bodies.
+ */
+export async function sampleAllApps(
+  q: Queryable,
+  since: Date | null,
+  settleMs: number,
+  firstWindowS: number,
+): Promise<{ at: Date; until: Date; depth: DepthRow[]; latency: LatencyRow[] }> {
+  const [now] = await q.query<{ at: Date | string }>("SELECT now() AS at");
+  const at = now.at instanceof Date ? now.at : new Date(now.at);
+  const depth = await q.query<DepthRow>(
+    `SELECT app_id, (count(*) FILTER (WHERE status = 'IN_QUEUE'))::int AS in_queue, (count(*) FILTER (WHERE status = 'IN_PROGRESS'))::int AS in_progress
+       FROM requests WHERE status IN ('IN_QUEUE', 'IN_PROGRESS') GROUP BY app_id`,
+  );
+  const until = new Date(at.getTime() - settleMs);
+  const from = since ?? new Date(until.getTime() - firstWindowS * 1000);
+  const latency =
+    from < until
+      ? await q.query<LatencyRow>(
+          `SELECT app_id, count(*)::int AS completed,
+                  (percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)) * 1000)::float8 AS p50_ms,
+                  (percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)) * 1000)::float8 AS p95_ms
+             FROM requests WHERE status = 'COMPLETED' AND completed_at > $1 AND completed_at <= $2 GROUP BY app_id`,
+          [from, until],
+        )
+      : [];
+  return { at, until: from < until ? until : from, depth, latency };
+}

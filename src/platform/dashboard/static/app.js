@@ -5,7 +5,9 @@
 
 const KEY_STORAGE = "falplane.dashboard.key";
 const POLL_MS = 2000;
-const QUEUE_SAMPLES = 90; // 3 minutes at one sample per poll
+// The platform samples queue depth and latency every 5 s and keeps an hour
+// (GET /v1/dashboard/apps/{name}/history); the charts show at least this much.
+const MIN_SPAN_MS = 5 * 60 * 1000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -16,7 +18,11 @@ const state = {
   app: null,
   revisions: [],
   logsFor: null, // request id whose logs are open
-  queue: [], // [{ t, in_queue, in_progress }]
+  live: null, // { t, in_queue, in_progress }: GET .../queue at the last poll
+  history: null, // GET .../history: { interval_s, window_s, samples }
+  historyAt: 0, // when it was fetched (ms)
+  machineTypes: null, // { [name]: { gpus } } from /dashboard/machine-types.json
+  revisionGpus: new Map(), // revision id -> num_gpus, for runners of revisions not in the list
   timer: null,
   polling: false,
   rendered: new Map(), // table id -> last data rendered (JSON), to leave unchanged tables (and focus) alone
@@ -154,6 +160,7 @@ async function signIn() {
   }
   show(["apps-section"]);
   say(`Signed in as ${me.owner} (ADMIN).`);
+  await loadMachineTypes();
   await poll();
   state.timer = setInterval(() => void poll(), POLL_MS);
 }
@@ -162,7 +169,8 @@ function signOut(message) {
   sessionStorage.removeItem(KEY_STORAGE);
   clearInterval(state.timer);
   state.timer = null;
-  Object.assign(state, { me: null, apps: [], selected: null, app: null, revisions: [], logsFor: null, queue: [] });
+  Object.assign(state, { me: null, apps: [], selected: null, app: null, revisions: [], logsFor: null, live: null, history: null, historyAt: 0 });
+  state.revisionGpus.clear();
   state.rendered.clear();
   $("who").hidden = true;
   $("key").value = "";
@@ -183,13 +191,16 @@ async function poll() {
     if (!state.selected) state.selected = fromHash() || (state.apps[0] && { name: state.apps[0].name, env: state.apps[0].environment });
     const sel = state.selected;
     if (sel && state.apps.some((a) => a.name === sel.name && a.environment === sel.env)) {
-      const [app, revisions, runners, requests, queue, usage] = await Promise.all([
+      // The history changes once per platform sample: fetched at that pace, not every poll.
+      const historyDue = !state.history || Date.now() - state.historyAt >= state.history.interval_s * 1000;
+      const [app, revisions, runners, requests, queue, usage, history] = await Promise.all([
         api("GET", appPath(sel)),
         api("GET", appPath(sel, "/revisions")),
         api("GET", appPath(sel, "/runners")),
         api("GET", dashPath(sel, "/requests?limit=25")),
         api("GET", dashPath(sel, "/queue")),
         api("GET", appPath(sel, "/usage")),
+        historyDue ? api("GET", dashPath(sel, "/history")) : null,
       ]);
       if (state.selected !== sel) return; // another app was opened meanwhile
       state.app = app;
@@ -197,9 +208,9 @@ async function poll() {
       $("app-section").hidden = false;
       renderApp(app, revisions);
       renderRunners(runners);
-      state.queue.push({ t: Date.parse(queue.at), in_queue: queue.in_queue, in_progress: queue.in_progress });
-      if (state.queue.length > QUEUE_SAMPLES) state.queue.shift();
-      renderQueue();
+      state.live = { t: Date.parse(queue.at), in_queue: queue.in_queue, in_progress: queue.in_progress };
+      if (history) Object.assign(state, { history, historyAt: Date.now() });
+      renderCharts();
       renderRequests(requests);
       renderUsage(usage);
       if (state.logsFor) await loadLogs(state.logsFor, false);
@@ -222,7 +233,7 @@ function fromHash() {
 
 function openApp(name, env) {
   state.selected = { name, env };
-  state.queue = [];
+  Object.assign(state, { live: null, history: null, historyAt: 0 });
   state.logsFor = null;
   $("logs-section").hidden = true;
   for (const id of ["scaling", "revisions", "runners", "requests", "usage"]) state.rendered.delete(id);
@@ -357,10 +368,43 @@ function renderApp(app, revisions) {
   "No revisions.");
 }
 
+async function loadMachineTypes() {
+  if (state.machineTypes) return;
+  try {
+    const res = await fetch("/dashboard/machine-types.json", { cache: "no-store", credentials: "omit" });
+    if (res.ok) state.machineTypes = await res.json();
+  } catch {
+    // The GPU column then shows "?"; everything else works.
+  }
+}
+
+/** num_gpus of a revision: from the revisions list, else fetched once (GET /v1/revisions/{id}); undefined until known. */
+function numGpus(revisionId) {
+  const listed = state.revisions.find((r) => r.id === revisionId);
+  if (listed) return listed.code_settings.num_gpus;
+  if (state.revisionGpus.has(revisionId)) return state.revisionGpus.get(revisionId);
+  state.revisionGpus.set(revisionId, undefined);
+  api("GET", `/v1/revisions/${q(revisionId)}`).then(
+    (r) => state.revisionGpus.set(revisionId, r.code_settings.num_gpus),
+    () => state.revisionGpus.delete(revisionId),
+  );
+  return undefined;
+}
+
+/** GPUs a runner holds, as the platform counts them: its machine type's GPUs × num_gpus (at least 1); "—" for CPU machines. */
+function runnerGpus(r) {
+  const type = state.machineTypes && state.machineTypes[r.machine_type];
+  if (!type) return "?";
+  if (type.gpus === 0) return "—";
+  const n = numGpus(r.revision);
+  return n === undefined ? "…" : String(type.gpus * Math.max(1, n));
+}
+
 function renderRunners(runners) {
+  const gpus = runners.map(runnerGpus);
   // Uptime changes every poll; the table holds no control, so redrawing it costs no focus.
-  fillTable("runners", runners, () =>
-    runners.map((r) =>
+  fillTable("runners", [runners, gpus], () =>
+    runners.map((r, i) =>
       h(
         "tr",
         { "data-runner": r.runner_id, "data-state": r.state },
@@ -368,6 +412,7 @@ function renderRunners(runners) {
         h("td", {}, badge(r.state, `state-${r.state.toLowerCase().replace(/_/g, "-")}`)),
         h("td", {}, h("code", { title: r.revision }, short(r.revision))),
         h("td", {}, r.machine_type || "—"),
+        h("td", { class: "gpus" }, gpus[i] === "—" ? h("span", { "aria-label": "none (CPU)", title: "none (CPU)" }, "—") : gpus[i]),
         h("td", {}, r.region || "—"),
         h("td", {}, r.runner_id ? duration(r.uptime) : "—"),
         h("td", {}, String(r.in_flight_requests)),
@@ -411,31 +456,91 @@ function svg(tag, attrs) {
   return el;
 }
 
-function renderQueue() {
-  const samples = state.queue;
-  const chart = $("queue-chart");
-  const W = 300;
-  const H = 80;
-  const peak = Math.max(0, ...samples.map((s) => s.in_queue + s.in_progress));
+const W = 300;
+const H = 80;
+
+/**
+ * Draws series of [t, value] points (value null: no value, skipped) into an SVG, newest
+ * `now` at the right edge and `span` ms across; a dashed line marks `peak`.
+ */
+function drawChart(el, { now, span, peak, series }) {
   const scale = Math.max(1, peak);
-  // Newest sample at the right edge; one step per poll.
-  const step = W / (QUEUE_SAMPLES - 1);
-  const x = (i) => W - (samples.length - 1 - i) * step;
+  const x = (t) => W - ((now - t) / span) * W;
   const y = (v) => H - 4 - (v / scale) * (H - 12);
-  const line = (pick, cls) => svg("polyline", { class: cls, points: samples.map((s, i) => `${x(i).toFixed(1)},${y(pick(s)).toFixed(1)}`).join(" ") });
-  chart.replaceChildren(
+  const lines = [];
+  for (const { cls, points } of series) {
+    // Samples without a value (no request completed) are skipped, not drawn as zero; a lone point becomes a short tick.
+    let run = points.filter(([t, v]) => v !== null && v !== undefined && t >= now - span).map(([t, v]) => [x(t), y(v)]);
+    if (run.length === 1) run = [[run[0][0] - 3, run[0][1]], [run[0][0] + 3, run[0][1]]];
+    if (run.length) lines.push(svg("polyline", { class: cls, points: run.map(([px, py]) => `${px.toFixed(1)},${py.toFixed(1)}`).join(" ") }));
+  }
+  el.replaceChildren(
     svg("line", { class: "axis", x1: 0, y1: H - 4, x2: W, y2: H - 4 }),
     peak > 0 ? svg("line", { class: "grid", x1: 0, y1: y(peak), x2: W, y2: y(peak) }) : "",
-    line((s) => s.in_progress, "series-progress"),
-    line((s) => s.in_queue, "series-queue"),
+    ...lines,
   );
-  const last = samples[samples.length - 1] || { in_queue: 0, in_progress: 0 };
-  const span = samples.length > 1 ? Math.round((samples[samples.length - 1].t - samples[0].t) / 1000) : 0;
+}
+
+const ago = (ms) => (ms >= 3600_000 ? "1 h" : `${Math.round(ms / 60_000)} min`);
+const clock = (t) => when(new Date(t).toISOString()).slice(11);
+
+/** Queue depth and latency over the last hour, from the platform's own samples; the newest depth point is the live one. */
+function renderCharts() {
+  const hist = state.history || { interval_s: 5, window_s: 3600, samples: [] };
+  const samples = hist.samples.map((s) => ({ ...s, t: Date.parse(s.at) }));
+  const live = state.live;
+  const now = Math.max(live ? live.t : 0, samples.length ? samples[samples.length - 1].t : 0, 1);
+  const oldest = samples.length ? samples[0].t : now;
+  const span = Math.min(hist.window_s * 1000, Math.max(MIN_SPAN_MS, now - oldest));
+  const every = `sampled by the platform every ${hist.interval_s} s`;
+  for (const id of ["queue-from", "latency-from"]) $(id).textContent = `${ago(span)} ago`;
+
+  // Queue depth: waiting and in progress.
+  const depth = [...samples, ...(live ? [live] : [])];
+  const peak = Math.max(0, ...depth.map((s) => s.in_queue + s.in_progress));
+  drawChart($("queue-chart"), {
+    now,
+    span,
+    peak,
+    series: [
+      { cls: "series-progress", points: depth.map((s) => [s.t, s.in_progress]) },
+      { cls: "series-queue", points: depth.map((s) => [s.t, s.in_queue]) },
+    ],
+  });
+  const last = live || samples[samples.length - 1] || { in_queue: 0, in_progress: 0 };
   $("queue-caption").replaceChildren(
+    h("strong", {}, "Queue depth. "),
+    "Now: ",
     h("span", { class: "key key-queue" }, `waiting: ${last.in_queue}`),
     " · ",
     h("span", { class: "key key-progress" }, `in progress: ${last.in_progress}`),
-    ` · peak ${peak}${peak > 0 ? " (dashed line)" : ""} over the last ${span} s, sampled every ${POLL_MS / 1000} s while this page is open`,
+    ` · peak ${peak}${peak > 0 ? " waiting + in progress (dotted line)" : ""} over the last ${ago(span)}, ${every}.`,
+  );
+
+  // Latency of completed requests (submit to completion): p50 and p95 per sample.
+  const done = samples.filter((s) => s.completed > 0);
+  const top = Math.max(0, ...done.map((s) => s.latency_p95_ms));
+  drawChart($("latency-chart"), {
+    now,
+    span,
+    peak: top,
+    series: [
+      { cls: "series-p95", points: samples.map((s) => [s.t, s.latency_p95_ms]) },
+      { cls: "series-p50", points: samples.map((s) => [s.t, s.latency_p50_ms]) },
+    ],
+  });
+  const latest = done[done.length - 1];
+  $("latency-caption").replaceChildren(
+    h("strong", {}, "Latency (submit to completion). "),
+    ...(latest
+      ? [
+          `Latest, ${latest.completed} request(s) completed in the ${hist.interval_s} s to ${clock(latest.t)}: `,
+          h("span", { class: "key key-p50" }, `p50 ${ms(latest.latency_p50_ms)}`),
+          " · ",
+          h("span", { class: "key key-p95" }, `p95 ${ms(latest.latency_p95_ms)}`),
+          ` · highest p95 ${ms(top)} (dotted line) over the last ${ago(span)}, ${every}.`,
+        ]
+      : [`No request completed in the last ${ago(span)}; ${every}.`]),
   );
 }
 
