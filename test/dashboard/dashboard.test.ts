@@ -85,10 +85,10 @@ describe("dashboard", () => {
 
     // The app, in its environment, with its revisions: the newer one is Current.
     const appRow = page.locator('tr[data-app="worker"][data-env="main"]');
-    await appRow.waitFor({ timeout: 10_000 });
+    await appRow.waitFor({ timeout: 30_000 });
     expect(await appRow.textContent()).toContain("local/worker");
     const row = (rev: Revision) => page.locator(`#revisions tr[data-revision="${rev.id}"]`);
-    await row(rev2).locator(".badge-current").waitFor({ timeout: 10_000 });
+    await row(rev2).locator(".badge-current").waitFor({ timeout: 30_000 });
     expect(await row(rev1).locator(".badge-current").count()).toBe(0);
     expect(await row(rev2).textContent()).toContain("second version");
     expect(await page.locator("#runners tbody").textContent()).toContain("No runners");
@@ -109,7 +109,7 @@ describe("dashboard", () => {
     await page.getByLabel("Recreate").check();
     await page.screenshot({ path: join(SHOTS, "rollback-confirm.png") });
     await page.getByRole("button", { name: "Confirm" }).click();
-    await row(rev1).locator(".badge-current").waitFor({ timeout: 15_000 });
+    await row(rev1).locator(".badge-current").waitFor({ timeout: 30_000 });
     expect(await row(rev2).locator(".badge-current").count()).toBe(0);
     expect((await platform.client.getApp("worker")).revision).toBe(rev1.id);
     expect(await page.locator("[data-current-revision]").getAttribute("data-current-revision")).toBe(rev1.id);
@@ -122,9 +122,9 @@ describe("dashboard", () => {
     });
     expect(res.status).toBe(200);
     const runnerRow = page.locator("#runners tbody tr[data-runner]");
-    await runnerRow.first().waitFor({ timeout: 10_000 });
+    await runnerRow.first().waitFor({ timeout: 30_000 });
     // It may first show as SETUP (a poll during the call); it settles on IDLE.
-    await expect.poll(() => runnerRow.first().getAttribute("data-state"), { timeout: 10_000 }).toBe("IDLE");
+    await expect.poll(() => runnerRow.first().getAttribute("data-state"), { timeout: 30_000 }).toBe("IDLE");
     expect(await runnerRow.first().textContent()).toContain(short(rev1.id));
     expect(await page.evaluate("window.dashboardMarker")).toBe(42);
     // GPU column: the worker runs on a CPU machine type (S), so it holds none.
@@ -144,7 +144,7 @@ describe("dashboard", () => {
         })
       ).json()) as { request_id: string };
     const burst = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => submit({ value: `burst ${n}`, sleep: 2.5 })));
-    await expect.poll(() => page.locator("#queue-caption").textContent(), { timeout: 10_000 }).toMatch(/peak [1-9]/);
+    await expect.poll(() => page.locator("#queue-caption").textContent(), { timeout: 30_000 }).toMatch(/peak [1-9]/);
     // Lines are attributed to a request when its runner holds only that one: let the burst finish first.
     const status = async (rid: string) =>
       ((await (await fetch(`${platform.url}/queue/local/worker/requests/${rid}/status`, { headers: { authorization: `Key ${platform.key}` } })).json()) as { status: string }).status;
@@ -160,8 +160,8 @@ describe("dashboard", () => {
         samples: Sample[];
       };
     expect((await fetch(`${platform.url}/v1/dashboard/apps/worker/history`)).status).toBe(401);
-    await expect.poll(async () => (await history()).samples.some((x) => x.in_queue > 0), { timeout: 15_000 }).toBe(true);
-    await expect.poll(async () => (await history()).samples.reduce((n, x) => n + x.completed, 0), { timeout: 15_000 }).toBeGreaterThanOrEqual(burst.length);
+    await expect.poll(async () => (await history()).samples.some((x) => x.in_queue > 0), { timeout: 30_000 }).toBe(true);
+    await expect.poll(async () => (await history()).samples.reduce((n, x) => n + x.completed, 0), { timeout: 30_000 }).toBeGreaterThanOrEqual(burst.length);
     const h = await history();
     expect(h).toMatchObject({ interval_s: 5, window_s: 3600 });
     const times = h.samples.map((x) => Date.parse(x.at));
@@ -176,7 +176,7 @@ describe("dashboard", () => {
       expect(await page.locator(`#${id}`).isVisible()).toBe(true);
       expect(await page.locator(`#${id}`).getAttribute("role")).toBe("img");
     }
-    await expect.poll(() => page.locator("#latency-caption").textContent(), { timeout: 10_000 }).toMatch(/p50 [\d.]+ (ms|s) · p95 [\d.]+ (ms|s)/);
+    await expect.poll(() => page.locator("#latency-caption").textContent(), { timeout: 30_000 }).toMatch(/p50 [\d.]+ (ms|s) · p95 [\d.]+ (ms|s)/);
     expect(await page.locator("#latency-chart polyline").count()).toBeGreaterThan(0);
     expect(await page.locator("#queue-caption").textContent()).toMatch(/^Queue depth\. Now: waiting: \d+ · in progress: \d+ · peak [1-9]/);
     expect(await page.getByRole("img", { name: /^Latency \(submit to completion\)/ }).count()).toBe(1);
@@ -188,10 +188,10 @@ describe("dashboard", () => {
     const reqRow = page.locator(`#requests tr[data-request="${id}"][data-status="COMPLETED"]`);
     await reqRow.waitFor({ timeout: 20_000 });
     await reqRow.getByRole("button", { name: `Logs of request ${short(id)}` }).click();
-    await expect.poll(() => page.locator("#logs").textContent(), { timeout: 10_000 }).toContain(`worked on ${id}`);
+    await expect.poll(() => page.locator("#logs").textContent(), { timeout: 30_000 }).toContain(`worked on ${id}`);
     await expect.poll(() => page.evaluate("document.activeElement && document.activeElement.id")).toBe("logs-h");
     // Usage is written every second.
-    await expect.poll(() => page.locator("#usage tbody").textContent(), { timeout: 10_000 }).toContain("testadmin");
+    await expect.poll(() => page.locator("#usage tbody").textContent(), { timeout: 30_000 }).toContain("testadmin");
     await expect.poll(() => page.locator("#queue-caption").textContent()).toContain("waiting: 0");
     await shot("runners-requests-logs");
 
@@ -219,7 +219,7 @@ describe("dashboard", () => {
     expect(await page.evaluate("sessionStorage.length")).toBe(0);
     await page.getByLabel("API key").fill(`${apiKey.key_id}:${apiKey.key_secret}`);
     await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("heading", { name: "What this key may do" }).waitFor({ timeout: 10_000 });
+    await page.getByRole("heading", { name: "What this key may do" }).waitFor({ timeout: 30_000 });
     const text = await page.locator("#limited").textContent();
     expect(text).toContain("scope API");
     expect(text).toContain("needs an ADMIN key");
