@@ -1,8 +1,8 @@
 /**
  * Several platform processes on one PostgreSQL share the queue: 1,000
  * requests submitted to either process are all answered, none served twice
- * (the worker fixture records every attempt it starts), and both processes'
- * runners take part.
+ * (the worker fixture records every attempt it starts), and max_concurrency
+ * holds across both processes (placementAcrossProcesses.test.ts has more).
  */
 import { afterAll, describe, expect, it, inject } from "vitest";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -70,11 +70,12 @@ describe("two platform processes on one PostgreSQL", () => {
         .toBe(total);
       const ok = await db.query("SELECT count(*) AS n FROM requests WHERE result_status = 200");
       expect(Number(ok.rows[0].n)).toBe(total);
-      // Runners of both processes took part.
-      const hosts = await db.query(
-        `SELECT count(DISTINCT ru.host) AS n FROM requests r JOIN runners ru ON ru.id = r.runner_id WHERE r.status = 'COMPLETED'`,
+      // max_concurrency counts across both processes: at most 2 runners served, wherever they ran.
+      const runners = await db.query(
+        `SELECT count(DISTINCT ru.id) AS n FROM requests r JOIN runners ru ON ru.id = r.runner_id WHERE r.status = 'COMPLETED'`,
       );
-      expect(Number(hosts.rows[0].n)).toBe(2);
+      expect(Number(runners.rows[0].n)).toBeGreaterThan(0);
+      expect(Number(runners.rows[0].n)).toBeLessThanOrEqual(2);
     } finally {
       await db.end();
     }
@@ -82,7 +83,7 @@ describe("two platform processes on one PostgreSQL", () => {
     // Each request was started exactly once across all runners of both processes.
     const served = readLedger(readFileSync(ledger, "utf8"));
     expect(served.size).toBe(total);
-    const twice = [...served.entries()].filter(([, pids]) => pids.length > 1);
+    const twice = [...served.entries()].filter(([, runners]) => runners.length > 1);
     expect(twice).toEqual([]);
     expect([...served.keys()].sort()).toEqual([...ids].sort());
   }, 240_000);
