@@ -72,7 +72,7 @@ export interface GatewayDeps {
 const FORWARDED = ["content-type", "accept", "user-agent"];
 const REQUEST_PATH = /^\/requests\/([^/]+)(\/status|\/cancel)?\/?$/;
 
-export async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow> {
+async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow> {
   const { app: name, environment } = parseAliasName(call.alias);
   const app = await deps.cache.app(call.owner, name, environment);
   if (!app || !app.current_revision) throw new PlatformError(404, "not_found", `no deployed app '${call.owner}/${call.alias}'`);
@@ -82,16 +82,7 @@ export async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<
 
 /** Synchronous call: waits for the runner's answer; never retried. */
 export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnswer> {
-  let app = await resolveApp(deps, call);
-  if (call.key) deps.usage.record(app.id, call.key.key_id);
-  const requestId = randomUUID();
-  const log = deps.log.child({ request_id: requestId, app: app.name, env: app.environment });
-  const deadline = AbortSignal.timeout(app.scaling.request_timeout * 1000);
-  // The caller hanging up ends the wait too: nobody would read the answer, and
-  // its demand must not keep runners of the revision starting.
-  const signal = call.clientGone ? AbortSignal.any([deadline, call.clientGone]) : deadline;
-  const { app: served, lease } = await acquireLease(deps, call, app, "sync", deadline, signal, log);
-  app = served;
+  const { app, lease, requestId, log, deadline } = await openCall(deps, call, "sync");
   const started = Date.now();
   let outcome = "error";
   try {
@@ -118,13 +109,39 @@ export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<Ga
   }
 }
 
+/** A sync or streaming call with its runner lease: what both do before they talk to the runner. */
+export interface OpenCall {
+  /** The app as it is when the lease was taken (the alias may have moved while the call waited). */
+  readonly app: AppRow;
+  readonly lease: Lease;
+  readonly requestId: string;
+  readonly log: Logger;
+  /** request_timeout of the call, from its arrival: it bounds the wait and the answer. */
+  readonly deadline: AbortSignal;
+  /** The deadline, or the caller hanging up, whichever comes first. */
+  readonly signal: AbortSignal;
+}
+
 /**
- * A lease on a runner of the app's active revision, for a sync or streaming
- * call: waiting counts against request_timeout (the caller holds a
- * connection); a call that waits while the alias moves (a rollback, a deploy)
- * follows it to the new revision; a revision that cannot serve fails fast.
+ * Resolves the app, records the caller's usage and takes a lease on a runner
+ * of the active revision: waiting counts against request_timeout (the caller
+ * holds a connection); the caller hanging up ends the wait too (nobody would
+ * read the answer, and its demand must not keep runners starting); a call
+ * that waits while the alias moves (a rollback, a deploy) follows it to the
+ * new revision; a revision that cannot serve fails fast.
  */
-export async function acquireLease(
+export async function openCall(deps: GatewayDeps, call: GatewayCall, mode: "sync" | "stream"): Promise<OpenCall> {
+  const first = await resolveApp(deps, call);
+  if (call.key) deps.usage.record(first.id, call.key.key_id);
+  const requestId = randomUUID();
+  const log = deps.log.child({ request_id: requestId, app: first.name, env: first.environment });
+  const deadline = AbortSignal.timeout(first.scaling.request_timeout * 1000);
+  const signal = call.clientGone ? AbortSignal.any([deadline, call.clientGone]) : deadline;
+  const { app, lease } = await acquireLease(deps, call, first, mode, deadline, signal, log);
+  return { app, lease, requestId, log, deadline, signal };
+}
+
+async function acquireLease(
   deps: GatewayDeps,
   call: GatewayCall,
   first: AppRow,

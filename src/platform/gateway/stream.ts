@@ -14,12 +14,11 @@
  *    (`.../requests/<id>/status/stream`, the client's subscribe with
  *    mode "streaming"), an event per change, ending after COMPLETED.
  */
-import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { streamFromRunner, type RunnerStream } from "../runners";
 import { PlatformError } from "../errors";
-import { acquireLease, resolveApp, runnerHeaders, status, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
+import { openCall, runnerHeaders, status, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
 
 /** An answer whose body is sent as it is read. */
 export interface GatewayStream extends GatewayAnswer {
@@ -46,14 +45,8 @@ export function statusStreamId(subpath: string): string | undefined {
 
 /** A sync call whose runner answer is piped to the caller as it streams. */
 export async function streamCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayStream> {
-  const first = await resolveApp(deps, call);
-  if (call.key) deps.usage.record(first.id, call.key.key_id);
-  const requestId = randomUUID();
-  const log = deps.log.child({ request_id: requestId, app: first.name, env: first.environment });
   // request_timeout bounds the whole stream, as it bounds a sync call: a runner slot is held throughout.
-  const deadline = AbortSignal.timeout(first.scaling.request_timeout * 1000);
-  const signal = call.clientGone ? AbortSignal.any([deadline, call.clientGone]) : deadline;
-  const { app, lease } = await acquireLease(deps, call, first, "stream", deadline, signal, log);
+  const { app, lease, requestId, log, deadline, signal } = await openCall(deps, call, "stream");
   const headers = { ...runnerHeaders(call, requestId), accept: "text/event-stream" };
 
   const started = Date.now();

@@ -108,7 +108,7 @@ export interface WebhookPost {
 /** POSTs a webhook, refusing (as a failed attempt) any address the policy forbids, at connect time. */
 export async function postWebhook(p: WebhookPost, policy: WebhookPolicy): Promise<number> {
   const url = await checkWebhookUrl(p.url, policy).catch((err: PlatformError) => {
-    throw new Error(err.message);
+    throw refused(err.message);
   });
   const host = hostOf(url);
   const guarded: LookupFunction = (hostname, options, callback) => {
@@ -116,7 +116,7 @@ export async function postWebhook(p: WebhookPost, policy: WebhookPolicy): Promis
       if (err) return callback(err, "", 0);
       const list = found as unknown as LookupAddress[];
       const bad = policy.hostAllowed(host) ? undefined : list.map((a) => policy.refusal(a.address)).find(Boolean);
-      if (bad) return callback(Object.assign(new Error(`webhook refused: ${bad}`), { code: "EWEBHOOKREFUSED" }), "", 0);
+      if (bad) return callback(refused(`webhook refused: ${bad}`), "", 0);
       if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
       callback(null, list[0].address, list[0].family);
     });
@@ -138,6 +138,13 @@ export async function postWebhook(p: WebhookPost, policy: WebhookPolicy): Promis
     req.on("error", reject);
     req.end(p.body);
   });
+}
+
+/** A delivery the policy refuses (not worth retrying): the code webhooks.ts looks for. */
+export const WEBHOOK_REFUSED = "EWEBHOOKREFUSED";
+
+function refused(message: string): Error {
+  return Object.assign(new Error(message), { code: WEBHOOK_REFUSED });
 }
 
 function invalid(raw: string, why: string): PlatformError {

@@ -11,7 +11,7 @@ import type { WebhookRow } from "../store/queueStore";
 import { loadBody, type PayloadStore } from "../store/payloadStore";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
-import { postWebhook, type WebhookPolicy } from "./webhookTarget";
+import { postWebhook, WEBHOOK_REFUSED, type WebhookPolicy } from "./webhookTarget";
 
 /** Attempts before a delivery counts as failed for good. */
 export const MAX_WEBHOOK_ATTEMPTS = 10;
@@ -79,8 +79,7 @@ export class WebhookDelivery {
 }
 
 function isRefusedTarget(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e.code === "EWEBHOOKREFUSED" || (e.message ?? "").includes("fal_webhook");
+  return (err as { code?: string }).code === WEBHOOK_REFUSED;
 }
 
 /** The result as JSON when it is JSON, as text otherwise, null when there is none. */
