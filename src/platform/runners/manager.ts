@@ -362,7 +362,7 @@ export class RunnerManager {
       this.runners.delete(runner.id);
       throw new NotPlaceableHereError(app.name, app.scaling.regions, this.region);
     }
-    const reserved = await runnerStore.reserveRunnerSlot(this.opts.db, this.rowOf(runner, null), limit).catch((err) => {
+    const reserved = await runnerStore.reserveRunnerSlot(this.opts.db, this.rowOf(runner, null), limit, ACTIVE_STATES).catch((err) => {
       log.warn({ err: String(err) }, "could not record a new runner");
       return false;
     });

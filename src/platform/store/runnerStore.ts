@@ -41,11 +41,11 @@ export async function unstoppedRunnersOnHost(q: Queryable, hostname: string): Pr
  */
 export const RUNNER_ROW_FRESH_S = 30;
 
-const ACTIVE = "('PENDING', 'BUILDING', 'SETUP', 'IDLE', 'RUNNING')";
 
 /**
- * Records a new runner of the app unless the app already has `limit` active
- * runners across all platform processes of the database; false then, and
+ * Records a new runner of the app unless the app already has `limit` runners
+ * in `activeStates` across all platform processes of the database (the
+ * runner layer's ACTIVE_STATES, passed in so it is declared once); false then, and
  * nothing is written. The per-app advisory lock makes the count and the
  * insert one step for every process, so N processes never start N × limit.
  */
@@ -53,13 +53,14 @@ export async function reserveRunnerSlot(
   db: Db,
   row: Omit<RunnerRow, "started_at" | "updated_at">,
   limit: number,
+  activeStates: readonly string[],
 ): Promise<boolean> {
   return db.transaction(async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock(7412003, hashtext($1))", [row.app_id]);
     const [{ n }] = await tx.query<{ n: string }>(
       `SELECT count(*)::text AS n FROM runners
-        WHERE app_id = $1 AND state IN ${ACTIVE} AND updated_at > now() - make_interval(secs => $2)`,
-      [row.app_id, RUNNER_ROW_FRESH_S],
+        WHERE app_id = $1 AND state = ANY($3::text[]) AND updated_at > now() - make_interval(secs => $2)`,
+      [row.app_id, RUNNER_ROW_FRESH_S, activeStates],
     );
     if (Number(n) >= limit) return false;
     await tx.query(
