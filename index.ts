@@ -5,7 +5,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Environment, FalApp, Secret, Strategy } from "./components";
-import { appNameOf, loadStackSpec, SpecError } from "./src/model/appSpec";
+import { appNameFor } from "./components/FalApp";
+import { loadStackSpec, SpecError } from "./src/model/appSpec";
 
 const config = new pulumi.Config("falplane");
 const specFile = config.get("appsFile") ?? `stacks/apps.${pulumi.getStack()}.yaml`;
@@ -47,7 +48,8 @@ const secrets = spec.secrets.map(
 // only the strategy (a name here, a Strategy there) and the machine type fields differ.
 const apps = spec.apps.map(({ strategy, machineType, machineTypes, ...app }) =>
   new FalApp(
-    appNameOf(app),
+    // The spec's name, else the class's app_name, else the class name in kebab case.
+    appNameFor(app),
     {
       ...app,
       environment: spec.environment,

@@ -18,9 +18,9 @@ import { dirname, relative, resolve } from "node:path";
 import { existsSync, statSync } from "node:fs";
 import { DEFAULT_AUTH_MODE, DEFAULT_STRATEGY, type AuthMode, type CodeSettings, type RuntimeScaling } from "../src/model/catalog";
 import { AppSpec, appNameOf, type ReadonlySpec, type ScalingSpec } from "../src/model/appSpec";
-import { codeSettingsOf, runtimeScalingOf } from "../src/model/scaling";
 import { collectAppFiles } from "../src/model/files";
-import { resolveRequirements } from "../src/model/requirements";
+import { RequirementsError } from "../src/model/requirements";
+import { readClassSettings, resolveCodeValues, type AppSdk, type CodeValues } from "../src/model/classSettings";
 import { logDeployCheck } from "../src/check/logCheck";
 import { AppAlias } from "./AppAlias";
 import { Revision } from "./Revision";
@@ -86,6 +86,9 @@ export class FalApp extends pulumi.ComponentResource {
         scaling: settings.scaling,
         resetScale: args.resetScale ?? false,
         noCache,
+        appClass: { sdk: settings.sdk, className: settings.className },
+        origins: settings.origins,
+        ignoredSettings: settings.ignoredSettings,
       },
       connection,
     );
@@ -178,6 +181,13 @@ interface ResolvedSettings {
   readonly codeSettings: CodeSettings;
   /** The code's runtime-tunable values. */
   readonly scaling: RuntimeScaling;
+  /** The SDK the app class is written for. */
+  readonly sdk: AppSdk;
+  readonly className: string;
+  /** Where each code value that is not a default came from, by the deploy check's setting name. */
+  readonly origins: Readonly<Record<string, string>>;
+  /** fal settings the class declares that this platform does not apply. */
+  readonly ignoredSettings: readonly string[];
 }
 
 /**
@@ -217,21 +227,53 @@ export function resolveSettings(name: string, args: FalAppArgs): ResolvedSetting
   const relFile = relative(root, absFile);
   if (relFile.startsWith("..")) fail(`source: ${JSON.stringify(file)} is outside root ${JSON.stringify(args.root)}`);
 
-  let requirements: string[] = [];
+  // The class's own settings (fal's class attributes, pyproject.toml) are the code's values; the spec overrides them.
+  let code: CodeValues;
   try {
-    requirements = resolveRequirements(root, args.requirements);
+    code = resolveCodeValues(absFile, className, root, {
+      name: args.name,
+      authMode: args.authMode,
+      machineTypes,
+      numGpus: args.numGpus,
+      regions: args.regions,
+      requirements: args.requirements,
+      scaling: args.scaling,
+      pythonVersion: args.pythonVersion,
+    });
   } catch (err) {
-    fail(`requirements: ${err instanceof Error ? err.message : String(err)}`);
+    const what = err instanceof RequirementsError ? "requirements" : `source ${args.source}`;
+    return fail(`${what}: ${err instanceof Error ? err.message : String(err)}`);
   }
 
   return {
-    appName: appNameOf(args),
+    appName: code.appName,
     environment: args.environment ?? "main",
     sourceObject: `${relFile.split("\\").join("/")}::${className}`,
     sourceDir: root,
-    authMode: args.authMode ?? DEFAULT_AUTH_MODE,
+    authMode: code.authMode ?? DEFAULT_AUTH_MODE,
     strategy: args.strategy ?? Strategy.of(DEFAULT_STRATEGY),
-    codeSettings: codeSettingsOf({ scaling: args.scaling, machineTypes, numGpus: args.numGpus, requirements, pythonVersion: args.pythonVersion }),
-    scaling: runtimeScalingOf({ scaling: args.scaling, regions: args.regions }),
+    codeSettings: code.codeSettings,
+    scaling: code.scaling,
+    sdk: code.sdk,
+    className,
+    origins: code.origins,
+    ignoredSettings: code.ignoredSettings,
   };
+}
+
+/**
+ * The name of the app `args` deploys: the spec's `name`, else the class's
+ * `app_name` (attribute, class keyword or pyproject.toml), else the class
+ * name in kebab case. Reads the class, as resolveSettings does.
+ */
+export function appNameFor(args: { readonly source: string; readonly name?: string }): string {
+  if (args.name) return args.name;
+  const [file, className] = args.source.split("::");
+  try {
+    const cls = readClassSettings(resolve(file), className);
+    return cls.appName ?? cls.defaultAppName;
+  } catch {
+    // resolveSettings reports the problem with the app's own resource name.
+    return appNameOf(args);
+  }
 }

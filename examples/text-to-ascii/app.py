@@ -72,8 +72,9 @@ _FONT_SOURCE: dict[str, tuple[str, ...]] = {
 
 
 class TextToAscii(falplane.App):
-    machine_type = "S"  # hint only (the spec's machineType decides)
-    keep_alive = 300  # hint only
+    # Code values, read as fal reads them; a field the app spec sets overrides its value here.
+    machine_type = "S"
+    keep_alive = 300
 
     def setup(self) -> None:
         started = time.monotonic()

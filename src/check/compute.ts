@@ -44,7 +44,14 @@ const CODE_ORDER: readonly (keyof CodeSettings)[] = ["machine_types", "num_gpus"
 const SHOWN_WHEN_SET = new Set<keyof CodeSettings>(["requirements", "python_version"]);
 const SECONDS = new Set<string>(["keep_alive", "scaling_delay", "request_timeout", "startup_timeout"]);
 
+/** `note; from <origin>`: a row's note with where its code value came from, when known. */
+export function withOrigin(note: string, origin: string | undefined): string {
+  if (!origin) return note;
+  return note ? `${note}; from ${origin}` : `from ${origin}`;
+}
+
 export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): DeployCheck {
+  const origin = (key: string): string | undefined => plan.origins?.[key];
   const app = live.app;
   // An app without an active revision (its first deploy failed) is still a first deployment:
   // nothing serves traffic and the code's values apply.
@@ -74,7 +81,7 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
 
   // ---- auth
   if (first || app!.auth_mode !== plan.authMode) {
-    rows.push({ setting: "Auth mode", production: first ? NOT_APPLICABLE : app!.auth_mode, afterDeploy: plan.authMode, note: "" });
+    rows.push({ setting: "Auth mode", production: first ? NOT_APPLICABLE : app!.auth_mode, afterDeploy: plan.authMode, note: withOrigin("", origin("auth_mode")) });
   }
 
   // ---- code values: always those of the revision being activated
@@ -83,12 +90,12 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
     const atDefault = next === formatValue(key, CODE_SETTINGS_DEFAULTS[key]);
     if (SHOWN_WHEN_SET.has(key) && atDefault && (first || !liveRev)) continue;
     if (first) {
-      rows.push({ setting: key, production: NOT_APPLICABLE, afterDeploy: next, note: "" });
+      rows.push({ setting: key, production: NOT_APPLICABLE, afterDeploy: next, note: withOrigin("", origin(key)) });
     } else if (!liveCode) {
-      rows.push({ setting: key, production: "unknown", afterDeploy: next, note: NOTE_LIVE_UNKNOWN });
+      rows.push({ setting: key, production: "unknown", afterDeploy: next, note: withOrigin(NOTE_LIVE_UNKNOWN, origin(key)) });
     } else {
       const now = formatValue(key, liveCode[key]);
-      if (now !== next) rows.push({ setting: key, production: now, afterDeploy: next, note: NOTE_NEW_REVISION });
+      if (now !== next) rows.push({ setting: key, production: now, afterDeploy: next, note: withOrigin(NOTE_NEW_REVISION, origin(key)) });
     }
   }
 
@@ -99,7 +106,7 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
     const code = formatValue(key, plan.scaling[key]);
     const next = formatValue(key, after[key]);
     if (!liveScaling) {
-      rows.push({ setting: key, production: NOT_APPLICABLE, afterDeploy: next, note: "" });
+      rows.push({ setting: key, production: NOT_APPLICABLE, afterDeploy: next, note: withOrigin("", origin(key)) });
       continue;
     }
     const now = formatValue(key, liveScaling[key]);
@@ -107,8 +114,8 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
     // A code value that differs is listed even when it does not apply, so a reviewer sees it.
     rows.push(
       next === code
-        ? { setting: key, production: now, afterDeploy: next, note: NOTE_RESET }
-        : { setting: key, production: now, afterDeploy: next, note: `${NOTE_NEEDS_RESET} (code: ${code})` },
+        ? { setting: key, production: now, afterDeploy: next, note: withOrigin(NOTE_RESET, origin(key)) }
+        : { setting: key, production: now, afterDeploy: next, note: `${NOTE_NEEDS_RESET} (code: ${code}${origin(key) ? `, from ${origin(key)}` : ""})` },
     );
   }
 
@@ -134,6 +141,8 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
     authChanges: !first && app!.auth_mode !== plan.authMode,
     strategy: plan.strategy,
     buildCache: buildCacheLabel(plan.noCache, live.build),
+    appClass: plan.appClass ? `${plan.appClass.className} (${plan.appClass.sdk}.App)` : undefined,
+    ignoredSettings: plan.ignoredSettings ?? [],
     newRevision,
     rows,
   };

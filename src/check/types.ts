@@ -19,6 +19,16 @@ export interface PlannedDeploy {
   readonly resetScale: boolean;
   /** `noCache` was set: shown as a disabled build cache. */
   readonly noCache: boolean;
+  /** The app class and the SDK it is written for (`fal.App` or `falplane.App`). Default: not shown. */
+  readonly appClass?: { readonly sdk: "fal" | "falplane"; readonly className: string };
+  /**
+   * Where each code value that is not a default came from (`class MyApp, line 12`,
+   * `pyproject.toml [tool.fal.apps.x]`, `app spec`), by setting name; shown in the
+   * rows' notes. Default {} (nothing shown).
+   */
+  readonly origins?: Readonly<Record<string, string>>;
+  /** Settings the class declares that this platform does not apply. Default []. */
+  readonly ignoredSettings?: readonly string[];
 }
 
 /** The live app as the platform reports it (GET /v1/apps/<name>). */
@@ -71,6 +81,10 @@ export interface DeployCheck {
   readonly strategy: StrategyName;
   /** `hit (key …)`, `miss (will build)`, `building (key …)`, `disabled (no-cache)`, or `enabled` when the platform could not say. */
   readonly buildCache: string;
+  /** `MyApp (fal.App)`; undefined when the planner did not say. */
+  readonly appClass?: string;
+  /** Class settings this platform does not apply. */
+  readonly ignoredSettings: readonly string[];
   /** Whether the deploy makes a new revision (code or code settings differ from the live revision). */
   readonly newRevision: boolean;
   readonly rows: readonly CheckRow[];

@@ -35,7 +35,14 @@ export function engineDir(): string {
   return dir;
 }
 
-export async function createTestProject(opts: { platformUrl: string; apiKey: string; stackName?: string; spec: string }): Promise<TestProject> {
+export async function createTestProject(opts: {
+  platformUrl: string;
+  apiKey: string;
+  stackName?: string;
+  spec: string;
+  /** Directory copied into the project as `app/`. Default examples/text-to-ascii. */
+  appSource?: string;
+}): Promise<TestProject> {
   const dir = mkdtempSync(join(tmpdir(), "falplane-proj-"));
   const stateDir = join(dir, ".state");
   mkdirSync(stateDir);
@@ -57,7 +64,7 @@ export async function createTestProject(opts: { platformUrl: string; apiKey: str
   writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ extends: join(REPO, "tsconfig.pulumi.json") }));
   writeFileSync(join(dir, "index.ts"), `export * from ${JSON.stringify(join(REPO, "index"))};\n`);
   const appDir = join(dir, "app");
-  cpSync(join(REPO, "examples", "text-to-ascii"), appDir, { recursive: true });
+  cpSync(opts.appSource ?? join(REPO, "examples", "text-to-ascii"), appDir, { recursive: true });
   const stackName = opts.stackName ?? "staging";
   const writeSpec = (yaml: string) => writeFileSync(join(dir, "stacks", `apps.${stackName}.yaml`), yaml);
   writeSpec(opts.spec);

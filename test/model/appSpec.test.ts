@@ -209,7 +209,7 @@ describe("app spec defaults", () => {
     });
   });
 
-  it("an app that sets nothing gets the documented defaults: kebab-case name, main, private, rolling, S, fal's scaling", () => {
+  it("an app whose spec sets nothing gets its class's values (keep_alive = 300 in the example) and the documented defaults for the rest", () => {
     const dir = dirs.example();
     const s = resolveSettings("x", { source: join(dir, "app.py") + "::TextToAscii" });
     expect(s).toMatchObject({
@@ -222,7 +222,7 @@ describe("app spec defaults", () => {
     expect(s.strategy.name).toBe("rolling");
     expect(s.codeSettings).toEqual({ max_multiplexing: 1, startup_timeout: 600, machine_types: ["S"], num_gpus: 0, requirements: [], python_version: null });
     expect(s.scaling).toEqual({
-      keep_alive: 60,
+      keep_alive: 300,
       min_concurrency: 0,
       max_concurrency: 2,
       concurrency_buffer: 0,

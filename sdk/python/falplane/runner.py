@@ -511,6 +511,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
     entrypoint = args[0]
     port = _read_port()
     host = os.environ.get("FAL_RUNNER_HOST", "127.0.0.1")
+    # A fal.App class is served by fal's own app builder (falplane._fal_serve).
+    from . import _fal_serve
+
+    if _fal_serve.is_fal_entrypoint(entrypoint):
+        _fal_serve.serve(entrypoint, host, port)
     runner = Runner(access_log=os.environ.get("FAL_RUNNER_ACCESS_LOG") == "1")
 
     # Signals only flag the main thread; all real work happens there.

@@ -9,14 +9,15 @@ import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { ApiError } from "../../client/client";
 import { deployDirectory } from "../../client/deployDir";
-import { AUTH_MODES, EPHEMERAL_AUTH_MODE, aliasName, kebabCase } from "../../model/catalog";
+import { AUTH_MODES, EPHEMERAL_AUTH_MODE, aliasName } from "../../model/catalog";
+import { resolveCodeValues, type CodeValues } from "../../model/classSettings";
 import { envOption, EXIT, UsageError, type Cli } from "../context";
 
 export function registerRun(program: Command, cli: Cli): void {
   program
     .command("run <source>")
     .description("deploy path/file.py::Class as a temporary public app; it is removed when this command exits (Ctrl-C included)")
-    .option("--name <name>", "app name (default: the class name in kebab case plus a random suffix)")
+    .option("--name <name>", "app name (default: the class's app_name, else its name in kebab case, plus a random suffix)")
     .addOption(envOption())
     .addOption(new Option("--auth <mode>", "auth mode").choices(AUTH_MODES).default(EPHEMERAL_AUTH_MODE))
     .action(async (source: string, o) => {
@@ -24,7 +25,14 @@ export function registerRun(program: Command, cli: Cli): void {
       if (!m) throw new UsageError(`expected path/file.py::ClassName, got '${source}'`);
       const file = resolvePath(m[1]);
       if (!existsSync(file)) throw new UsageError(`no such file: ${m[1]}`);
-      const name = o.name ?? `${kebabCase(m[2])}-${randomBytes(3).toString("hex")}`;
+      // The class's settings (fal's class attributes, pyproject.toml) are the app's values, as for a deploy.
+      let code: CodeValues;
+      try {
+        code = resolveCodeValues(file, m[2], dirname(file), {});
+      } catch (err) {
+        throw new UsageError(`${source}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      const name = o.name ?? `${code.appName}-${randomBytes(3).toString("hex")}`;
       const c = cli.client();
       const me = await c.me();
       let removed = false;
@@ -55,6 +63,8 @@ export function registerRun(program: Command, cli: Cli): void {
           name,
           env: o.env,
           authMode: o.auth,
+          scaling: code.scaling,
+          codeSettings: code.codeSettings,
           message: "falctl run (ephemeral)",
           onBuildLine: (line) => process.stdout.write(`  build: ${line}\n`),
         });
