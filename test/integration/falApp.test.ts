@@ -7,6 +7,7 @@
  * follows fal's inheritance rule (kept without resetScale, applied with it).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
@@ -129,4 +130,28 @@ describe("a fal.App class deployed with pulumi up", () => {
     // The app still answers on the revision of the changed code.
     expect((await fal.run(ENDPOINT, { input: { prompt: "again" } })).data).toMatchObject({ text: "again" });
   }, 600_000);
+
+  it("falctl run serves the same fal app as a temporary public app and removes it on Ctrl-C", async () => {
+    const falctl = resolve(__dirname, "../../bin/falctl.cjs");
+    const child = spawn(process.execPath, [falctl, "--url", platform.url, "--key", platform.key, "run", join(FAL_APP, "app.py::TextEcho"), "--name", "tmp-echo"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    try {
+      await expect.poll(() => out, { timeout: 300_000, interval: 200 }).toContain("ready: local/tmp-echo");
+      // Public, as fal run apps are: no key needed. Its class values apply.
+      const res = await fetch(`${platform.url}/run/local/tmp-echo`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "eph" }) });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ text: "eph" });
+      expect((await platform.client.getApp("tmp-echo")).scaling).toMatchObject({ keep_alive: 300, max_concurrency: 3 });
+      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+      expect((await platform.client.listApps()).map((a) => a.name)).not.toContain("tmp-echo");
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }, 360_000);
 });

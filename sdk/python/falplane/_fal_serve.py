@@ -45,15 +45,10 @@ def _signal_ready() -> None:
 
 def is_fal_entrypoint(entrypoint: str) -> bool:
     """Whether the entrypoint's class derives from fal.App, read from the source without importing it."""
-    from ._inspect import inspect_class  # noqa: PLC0415
+    from ._inspect import sdk_of  # noqa: PLC0415
 
     file_part, _, class_name = entrypoint.partition("::")
-    if not class_name:
-        return False
-    try:
-        return inspect_class(file_part, class_name)["sdk"] == "fal"
-    except Exception:  # noqa: BLE001  (the harness's own loader reports a broken entrypoint)
-        return False
+    return bool(class_name) and sdk_of(file_part, class_name) == "fal"
 
 
 def serve(entrypoint: str, host: str, port: int) -> NoReturn:

@@ -303,6 +303,18 @@ def _pyproject_entry(pyproject: str, file_path: str, class_name: str, app_name: 
     return (app_name, entry) if isinstance(entry, dict) else None
 
 
+def sdk_of(file_path: str, class_name: str) -> str | None:
+    """`fal` or `falplane` for the class's SDK; None when the file or class cannot be read or is no app."""
+    try:
+        with open(file_path, "rb") as f:
+            module = _Module(file_path, ast.parse(f.read(), filename=file_path))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    if class_name not in module.classes:
+        return None
+    return _class_chain(module, class_name)[0]
+
+
 def inspect_class(file_path: str, class_name: str, project_root: str | None = None) -> dict[str, Any]:
     try:
         with open(file_path, "rb") as f:
