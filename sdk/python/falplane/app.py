@@ -99,23 +99,25 @@ class App:
     """Base class for falplane apps.
 
     Subclass it, decorate methods with @falplane.endpoint(path), and optionally
-    override setup()/teardown(). The class attributes below are *hints* for
-    humans and tooling, named as in fal; the runner harness itself ignores
-    them. What the platform applies comes from the app spec
-    (stacks/apps.<stack>.yaml) or the FalApp component.
+    override setup()/teardown(). Class attributes named as in fal (the ones
+    below, and num_gpus, min_concurrency, max_multiplexing, startup_timeout,
+    request_timeout, regions, app_name, app_auth, ...) are the app's code
+    values: the deploy reads them from the source without importing it
+    (falplane._inspect), and the app spec (stacks/apps.<stack>.yaml) or the
+    FalApp component can override each one. The harness itself ignores them.
     """
 
     machine_type: ClassVar[str | None] = None
-    """Hint: the machine type the app wants: one of the platform's catalog,
+    """The machine type the app wants: one of the platform's catalog,
     XS, S, M, L, GPU-A6000, GPU-A100, GPU-H100, GPU-H200 or GPU-B200
     (spec: `machineType`)."""
     keep_alive: ClassVar[int | None] = None
-    """Hint: seconds an idle runner should be kept warm (spec: `scaling.keepAlive`)."""
+    """Seconds an idle runner should be kept warm (spec: `scaling.keepAlive`)."""
     max_concurrency: ClassVar[int | None] = None
-    """Hint: the most runners of the app at once (spec: `scaling.maxConcurrency`).
+    """The most runners of the app at once (spec: `scaling.maxConcurrency`).
     Requests one runner holds at once is `max_multiplexing`, not this."""
     requirements: ClassVar[list[str] | None] = None
-    """Hint: pip requirements the app needs (spec: `requirements`)."""
+    """Pip requirements the app needs (spec: `requirements`)."""
 
     def setup(self) -> None:
         """Runs once, in a background thread, before the runner takes traffic."""
