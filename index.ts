@@ -46,10 +46,16 @@ const secrets = spec.secrets.map(
 
 // The spec's app fields are FalApp's args (FalAppArgs is derived from the spec's type);
 // only the strategy (a name here, a Strategy there) and the machine type fields differ.
-const apps = spec.apps.map(({ strategy, machineType, machineTypes, ...app }) =>
+// The spec's name, else the class's app_name, else the class name in kebab case.
+const names = spec.apps.map((app) => appNameFor(app));
+names.forEach((name, i) => {
+  const j = names.indexOf(name);
+  if (j < i) throw new pulumi.RunError(`${specFile}: apps[${j}] (${spec.apps[j].source}) and apps[${i}] (${spec.apps[i].source}) are both named ${JSON.stringify(name)} (set by their classes' app_name or class names); set `name:` on one of them in the spec`);
+});
+
+const apps = spec.apps.map(({ strategy, machineType, machineTypes, ...app }, i) =>
   new FalApp(
-    // The spec's name, else the class's app_name, else the class name in kebab case.
-    appNameFor(app),
+    names[i],
     {
       ...app,
       environment: spec.environment,
