@@ -50,7 +50,7 @@ const secrets = spec.secrets.map(
 const names = spec.apps.map((app) => appNameFor(app));
 names.forEach((name, i) => {
   const j = names.indexOf(name);
-  if (j < i) throw new pulumi.RunError(`${specFile}: apps[${j}] (${spec.apps[j].source}) and apps[${i}] (${spec.apps[i].source}) are both named ${JSON.stringify(name)} (set by their classes' app_name or class names); set `name:` on one of them in the spec`);
+  if (j < i) throw new pulumi.RunError(`${specFile}: apps[${j}] (${spec.apps[j].source}) and apps[${i}] (${spec.apps[i].source}) are both named ${JSON.stringify(name)} (set by their classes' app_name or class names); set 'name:' on one of them in the spec`);
 });
 
 const apps = spec.apps.map(({ strategy, machineType, machineTypes, ...app }, i) =>
