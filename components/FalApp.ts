@@ -16,11 +16,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { dirname, relative, resolve } from "node:path";
 import { existsSync, statSync } from "node:fs";
-import { DEFAULT_AUTH_MODE, DEFAULT_STRATEGY, type AuthMode, type CodeSettings, type RuntimeScaling } from "../src/model/catalog";
+import { DEFAULT_AUTH_MODE, DEFAULT_STRATEGY, type AuthMode } from "../src/model/catalog";
 import { AppSpec, appNameOf, type ReadonlySpec, type ScalingSpec } from "../src/model/appSpec";
 import { collectAppFiles } from "../src/model/files";
 import { RequirementsError } from "../src/model/requirements";
-import { readClassSettings, resolveCodeValues, type AppSdk, type CodeValues } from "../src/model/classSettings";
+import { readClassSettings, resolveCodeValues, type CodeValues } from "../src/model/classSettings";
 import { logDeployCheck } from "../src/check/logCheck";
 import { AppAlias } from "./AppAlias";
 import { Revision } from "./Revision";
@@ -168,9 +168,8 @@ function gitCommit(dir: string): string | undefined {
   }
 }
 
-/** FalApp's args validated, with every default filled in. */
-interface ResolvedSettings {
-  readonly appName: string;
+/** FalApp's args validated, with every default filled in: the code values plus what only the deploy adds. */
+interface ResolvedSettings extends Omit<CodeValues, "authMode"> {
   readonly environment: string;
   /** `file.py::Class`, relative to sourceDir. */
   readonly sourceObject: string;
@@ -178,16 +177,6 @@ interface ResolvedSettings {
   readonly sourceDir: string;
   readonly authMode: AuthMode;
   readonly strategy: Strategy;
-  readonly codeSettings: CodeSettings;
-  /** The code's runtime-tunable values. */
-  readonly scaling: RuntimeScaling;
-  /** The SDK the app class is written for. */
-  readonly sdk: AppSdk;
-  readonly className: string;
-  /** Where each code value that is not a default came from, by the deploy check's setting name. */
-  readonly origins: Readonly<Record<string, string>>;
-  /** fal settings the class declares that this platform does not apply. */
-  readonly ignoredSettings: readonly string[];
 }
 
 /**
@@ -246,18 +235,12 @@ export function resolveSettings(name: string, args: FalAppArgs): ResolvedSetting
   }
 
   return {
-    appName: code.appName,
+    ...code,
     environment: args.environment ?? "main",
     sourceObject: `${relFile.split("\\").join("/")}::${className}`,
     sourceDir: root,
     authMode: code.authMode ?? DEFAULT_AUTH_MODE,
     strategy: args.strategy ?? Strategy.of(DEFAULT_STRATEGY),
-    codeSettings: code.codeSettings,
-    scaling: code.scaling,
-    sdk: code.sdk,
-    className,
-    origins: code.origins,
-    ignoredSettings: code.ignoredSettings,
   };
 }
 
