@@ -4,7 +4,8 @@
  * hit the database). The management API needs an ADMIN key except for
  * GET /v1/me; the gateway lets the app's auth mode decide.
  */
-import type { FastifyRequest, onRequestAsyncHookHandler } from "fastify";
+import type { IncomingHttpHeaders } from "node:http";
+import type { onRequestAsyncHookHandler } from "fastify";
 import type { KeyRow } from "../store/repo";
 import type { ResolveCache } from "../gateway/resolveCache";
 import { PlatformError } from "../errors";
@@ -17,18 +18,37 @@ declare module "fastify" {
   }
 }
 
-/** The caller's key, or undefined when none was sent. Throws 401 for a wrong one. */
-export type Authenticate = (req: FastifyRequest) => Promise<KeyRow | undefined>;
+/** The caller's key, or undefined when none was sent. Throws 401 for a wrong one. Reads only the headers (a raw request will do). */
+export type Authenticate = (req: { readonly headers: IncomingHttpHeaders }) => Promise<KeyRow | undefined>;
 
+/** Authorization headers remembered as verified, at most (the memo is cleared when full). */
+const MAX_VERIFIED = 10_000;
+
+/**
+ * The gateway's key check. A header whose secret was verified against the
+ * cached key row is remembered with that row, so a caller's next calls skip
+ * parsing and hashing; the memo holds only while that row is still the
+ * cache's fresh entry (ResolveCache.isCurrentKey), so a revoked key stops
+ * working exactly when it would without the memo: at once on this process,
+ * within the key cache's 5 s on others. Only headers that passed the check
+ * are remembered, and they are looked up by hash, never compared byte by
+ * byte against a stored secret.
+ */
 export function keyAuthenticator(cache: ResolveCache): Authenticate {
+  let verified = new Map<string, KeyRow>();
   return async (req) => {
     const header = req.headers.authorization;
     if (!header) return undefined;
+    const known = verified.get(header);
+    if (known !== undefined && cache.isCurrentKey(known)) return known;
     const parsed = parseAuthorization(header);
     const key = parsed && (await cache.key(parsed.keyId));
     if (!parsed || !key || key.revoked_at || !secretMatches(parsed.secret, key.secret_hash)) {
+      if (known !== undefined) verified.delete(header);
       throw new PlatformError(401, "unauthorized", "invalid API key");
     }
+    if (verified.size >= MAX_VERIFIED) verified = new Map();
+    verified.set(header, key);
     return key;
   };
 }

@@ -16,7 +16,9 @@ import type { ResolveCache } from "../gateway/resolveCache";
 import type { UsageRecorder } from "../gateway/usage";
 import type { EnvironmentBuilder } from "../builds/builder";
 import type { WebhookPolicy } from "../queue/webhookTarget";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { registerGateway } from "../gateway/routes";
+import { gatewayFastPath } from "../gateway/fastPath";
 import type { PayloadStore } from "../store/payloadStore";
 import type { RequestLimits } from "../gateway/limits";
 import * as repo from "../store/repo";
@@ -62,6 +64,13 @@ export interface ServerDeps {
    * callers used. Default none: the headers are ignored.
    */
   readonly trustProxy?: readonly string[];
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The gateway wrote this call's access line itself (`sync request`, `stream request`): no `http request` line. */
+    accessLogged: boolean;
+  }
 }
 
 /** Path (`a.b.0`) of the first string or key holding a NUL in a parsed JSON value; undefined when none does. Iterative: bodies may nest deeply. */
@@ -115,21 +124,30 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.setErrorHandler(errorReply(log));
 
   // One structured line per call; the path only, never headers (they carry keys).
-  app.addHook("onResponse", async (req, reply) => {
-    if (req.url === "/health") return;
-    // Routing caches must see this process's own changes at once.
-    if (req.method !== "GET" && req.url.startsWith("/v1/")) deps.cache.invalidate();
-    log.info(
-      { method: req.method, path: req.url.split("?")[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
-      "http request",
-    );
+  // A gateway call answered by a runner has its own info line (accessLogged):
+  // this one is then at debug level.
+  // Callback hooks here and below: an async hook costs a promise per request.
+  app.decorateRequest("accessLogged", false);
+  app.addHook("onResponse", (req, reply, done) => {
+    const url = req.url;
+    if (url !== "/health") {
+      // Routing caches must see this process's own changes at once.
+      if (req.method !== "GET" && url.startsWith("/v1/")) deps.cache.invalidate();
+      const q = url.indexOf("?");
+      const fields = { method: req.method, path: q < 0 ? url : url.slice(0, q), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
+      if (req.accessLogged) log.debug(fields, "http request");
+      else log.info(fields, "http request");
+    }
+    done();
   });
 
   // A NUL in the path is no name, id or endpoint of anything; refused before a
   // handler passes it to the database, which cannot store it (a 500 otherwise).
-  app.addHook("onRequest", async (req) => {
-    const path = req.url.split("?", 1)[0];
-    if (path.includes("\0") || /%00/i.test(path)) throw new PlatformError(400, "bad_request", "the path contains a NUL character (%00)");
+  app.addHook("onRequest", (req, _reply, done) => {
+    const url = req.url;
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    done(path.includes("\0") || (path.includes("%") && /%00/i.test(path)) ? new PlatformError(400, "bad_request", "the path contains a NUL character (%00)") : undefined);
   });
 
   const authenticate = keyAuthenticator(deps.cache);
@@ -150,7 +168,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     { prefix: "/v1" },
   );
 
-  registerGateway(app, {
+  const gatewayDeps = {
     db: deps.db,
     runners: deps.runners,
     dispatcher: deps.dispatcher,
@@ -162,6 +180,22 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     webhookPolicy: deps.webhookPolicy,
     log,
     authenticate,
-  });
+  };
+  registerGateway(app, gatewayDeps);
+
+  // The common sync call skips Fastify (gateway/fastPath.ts); everything else,
+  // and every call once closing starts, reaches Fastify's own handler as before.
+  const [fastifyHandler, ...others] = app.server.listeners("request") as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  if (fastifyHandler && others.length === 0) {
+    const fast = gatewayFastPath(gatewayDeps);
+    app.server.removeListener("request", fastifyHandler);
+    app.server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+      if (!fast.handle(req, res)) fastifyHandler.call(app.server, req, res);
+    });
+    app.addHook("preClose", (done) => {
+      fast.close();
+      done();
+    });
+  }
   return app;
 }

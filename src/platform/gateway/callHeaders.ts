@@ -46,7 +46,15 @@ export function refuseReservedPath(subpath: string, endpoint: string): void {
   }
 }
 
+/**
+ * A path of letters, digits, `_`, `-` and single slashes only: percent-decoding
+ * and URL resolution leave it as it is (no `%`, no `.`, no backslash, no control
+ * characters, no leading `//`), so its one form is checked without them.
+ */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]*)*$/;
+
 export function isReservedPath(subpath: string): boolean {
+  if (PLAIN_PATH.test(subpath) && !subpath.startsWith("//")) return isReservedForm(subpath);
   const forms = new Set<string>([subpath]);
   try {
     forms.add(decodeURIComponent(subpath));
@@ -62,10 +70,12 @@ export function isReservedPath(subpath: string): boolean {
       // Not a URL path, or not valid percent-encoding once resolved: the forms above are checked.
     }
   }
-  return [...forms].some((f) => {
-    const p = normalize(f);
-    return RESERVED_PATHS.includes(p) || p === RESERVED_PREFIX || p.startsWith(`${RESERVED_PREFIX}/`);
-  });
+  return [...forms].some(isReservedForm);
+}
+
+function isReservedForm(f: string): boolean {
+  const p = normalize(f);
+  return RESERVED_PATHS.includes(p) || p === RESERVED_PREFIX || p.startsWith(`${RESERVED_PREFIX}/`);
 }
 
 /** As the runner routes: no query or fragment, no trailing or doubled slashes, "/" for the root. */

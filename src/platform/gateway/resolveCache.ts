@@ -29,6 +29,16 @@ export class ResolveCache {
     return this.cached(this.keys, keyId, KEY_TTL_MS, () => repo.getKey(this.db, keyId));
   }
 
+  /**
+   * Whether `row` is still this cache's fresh entry for its key id: the same
+   * row object, not expired, not invalidated. The authenticator's memo of
+   * verified secrets (api/auth.ts) is only trusted while this holds.
+   */
+  isCurrentKey(row: KeyRow): boolean {
+    const hit = this.keys.get(row.key_id);
+    return hit !== undefined && hit.value === row && hit.until > Date.now();
+  }
+
   async app(owner: string, name: string, env: string): Promise<AppRow | undefined> {
     return this.cached(this.apps, `${owner}/${name}/${env}`, APP_TTL_MS, () => repo.getApp(this.db, owner, name, env));
   }

@@ -39,9 +39,10 @@ export function registerGateway(
         { limit: maxBody },
       );
     // Refused before a byte of the body is read, when the length is declared.
-    scope.addHook("onRequest", async (req) => {
+    // A callback hook: an async one costs a promise per call.
+    scope.addHook("onRequest", (req, _reply, done) => {
       const declared = Number(req.headers["content-length"]);
-      if (Number.isFinite(declared) && declared > maxBody) throw tooLarge(declared);
+      done(Number.isFinite(declared) && declared > maxBody ? tooLarge(declared) : undefined);
     });
     // A chunked body that grows past the limit: Fastify's own 413, told in our words.
     // Errors in fal's shape ({detail}), which the official clients read.
@@ -50,10 +51,12 @@ export function registerGateway(
 
     // The address the caller used: behind a trusted proxy, its X-Forwarded-Proto and -Host.
     const base = (req: FastifyRequest) => `${req.protocol}://${req.host}`;
-    const toCall = async (req: FastifyRequest, owner: string, alias: string, rest: string, search: string, queueBase: string): Promise<GatewayCall> => {
-      const subpath = "/" + rest.replace(/^\/+/, "");
+    const toCall = async (req: FastifyRequest, owner: string, alias: string, rest: string, search: string, clientGone?: AbortSignal): Promise<GatewayCall> => {
+      const subpath = rest.charCodeAt(0) === 47 /* "/" */ ? "/" + rest.replace(/^\/+/, "") : "/" + rest;
       // Every way in (/run, /queue, /fal/proxy) passes here, so no call reaches a runner's own /health or /_fal/… paths.
       refuseReservedPath(subpath, `${owner}/${alias}`);
+      // The queue protocol's answers name the queue's address; a sync call (the ones with clientGone) never does.
+      const queueBase = clientGone ? undefined : `${base(req)}/queue`;
       return {
         method: req.method,
         owner,
@@ -62,12 +65,16 @@ export function registerGateway(
         query: new URLSearchParams(search),
         headers: req.headers,
         body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
-        queueBase,
+        get queueBase() {
+          return queueBase ?? `${base(req)}/queue`;
+        },
         key: await deps.authenticate(req),
+        clientGone,
       };
     };
     const send = (reply: FastifyReply, a: GatewayAnswer) => {
-      for (const [k, v] of Object.entries(a.headers ?? {})) reply.header(k, v);
+      if (a.headers) for (const k in a.headers) reply.header(k, a.headers[k]);
+      if (a.accessLogged) reply.request.accessLogged = true;
       return reply.status(a.status).send(a.body);
     };
     const search = (req: FastifyRequest) => (req.url.includes("?") ? req.url.slice(req.url.indexOf("?") + 1) : "");
@@ -81,12 +88,11 @@ export function registerGateway(
     };
     const sync = async (req: FastifyRequest, reply: FastifyReply) => {
       const p = params(req);
-      const call = await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req), `${base(req)}/queue`);
-      return send(reply, await runCall({ ...call, clientGone: clientGone(reply) }));
+      return send(reply, await runCall(await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req), clientGone(reply))));
     };
     const queue = async (req: FastifyRequest, reply: FastifyReply) => {
       const p = params(req);
-      return send(reply, await queueOrStatusStream(await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req), `${base(req)}/queue`)));
+      return send(reply, await queueOrStatusStream(await toCall(req, p.owner, p.alias, p["*"] ?? "", search(req))));
     };
     registerStorage(scope, deps, base);
     scope.post("/run/:owner/:alias", sync);
@@ -114,9 +120,9 @@ export function registerGateway(
         }
         const [owner, alias, ...rest] = url.pathname.replace(/^\/+/, "").split("/");
         if (!owner || !alias) throw new PlatformError(400, "bad_request", `x-fal-target-url names no <owner>/<app>: ${JSON.stringify(target)}`);
-        const call = await toCall(req, owner, alias, rest.join("/"), url.search.replace(/^\?/, ""), `${base(req)}/queue`);
         const isQueue = url.hostname.startsWith("queue.");
-        return send(reply, isQueue ? await queueOrStatusStream(call) : await runCall({ ...call, clientGone: clientGone(reply) }));
+        const call = await toCall(req, owner, alias, rest.join("/"), url.search.replace(/^\?/, ""), isQueue ? undefined : clientGone(reply));
+        return send(reply, isQueue ? await queueOrStatusStream(call) : await runCall(call));
       },
     });
   });

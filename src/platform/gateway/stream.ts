@@ -47,7 +47,7 @@ export function statusStreamId(subpath: string): string | undefined {
 export async function streamCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayStream> {
   // request_timeout bounds the whole stream, as it bounds a sync call: a runner slot is held throughout.
   const { app, lease, requestId, log, deadline, signal } = await openCall(deps, call, "stream");
-  const headers = { ...runnerHeaders(call, requestId), accept: "text/event-stream" };
+  const headers: Record<string, string> = { ...runnerHeaders(call, requestId), accept: "text/event-stream" };
 
   const started = Date.now();
   let res: RunnerStream;
@@ -75,7 +75,8 @@ export async function streamCall(deps: GatewayDeps, call: GatewayCall): Promise<
     const outcome = res.body.readableEnded ? (res.status < 400 ? "ok" : "error") : deadline.aborted ? "timeout" : "cut";
     deps.metrics.requestDuration.observe({ mode: "stream" }, (Date.now() - started) / 1000);
     deps.metrics.outcomes.inc({ mode: "stream", outcome });
-    log.info({ status: res.status, outcome, ms: Date.now() - started, runner_id: lease.runner.id }, "stream request");
+    // The call's one access line (the server's own is left out: accessLogged).
+    log.info({ method: call.method, endpoint: headers["x-fal-endpoint"], status: res.status, outcome, ms: Date.now() - started, runner_id: lease.runner.id }, "stream request");
   });
   const contentType = (res.headers["content-type"] as string | undefined) ?? "application/json";
   return {
@@ -86,6 +87,7 @@ export async function streamCall(deps: GatewayDeps, call: GatewayCall): Promise<
       "x-fal-request-id": requestId,
     },
     body: res.body,
+    accessLogged: true,
   };
 }
 

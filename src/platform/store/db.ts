@@ -4,7 +4,9 @@
  * DATABASE_URL). Both speak the same SQL, so the rest of the platform never
  * asks which one it has.
  */
-import { mkdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 
 export interface Queryable {
   /** Runs one statement with $1-style parameters and returns its rows. */
@@ -18,6 +20,14 @@ export interface Db extends Queryable {
   /** Runs several statements separated by semicolons (migrations). */
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
+  /**
+   * PostgreSQL only (absent on PGlite, where one process owns the data):
+   * calls onMessage with the payload of each NOTIFY on `channel`, over a
+   * connection of its own that is opened again when it drops; onState tells
+   * whether it listens now. Notices sent while it did not listen are lost,
+   * so a listener must also poll. Returns the stop function.
+   */
+  listen?(channel: string, onMessage: (payload: string) => void, onState?: (listening: boolean) => void): () => Promise<void>;
 }
 
 export interface DbOptions {
@@ -32,10 +42,53 @@ export async function openDb(opts: DbOptions): Promise<Db> {
   return openPglite(opts.dataDir);
 }
 
+/**
+ * PGlite's own start parameters (its defaults) plus a smaller shared buffer
+ * pool: PostgreSQL's default 128 MB is touched at start-up, so it all counts
+ * towards the platform's resident memory; the platform's tables are small and
+ * PGlite reads through the OS page cache, so 32 MB is plenty
+ * (docs/performance.md, "Idle memory").
+ */
+export const PGLITE_START_PARAMS: readonly string[] = [
+  "--single", "-F", "-O", "-j",
+  "-c", "search_path=public",
+  "-c", "exit_on_error=false",
+  "-c", "log_checkpoints=false",
+  "-c", "max_worker_processes=0",
+  "-c", "max_parallel_workers=0",
+  "-c", "max_parallel_workers_per_gather=0",
+  "-c", "io_method=sync",
+  "-c", "max_parallel_maintenance_workers=0",
+  "-c", "shared_buffers=32MB",
+];
+
+/**
+ * Creates a new PGlite data directory (initdb) in a short-lived child process.
+ * initdb runs a second WebAssembly instance whose few hundred MB would stay
+ * in this process until a major garbage collection, which an idle platform
+ * may not run for hours. False when the child could not do it: the caller
+ * then creates it in-process as before.
+ */
+function initPgliteInChild(dataDir: string): boolean {
+  if (existsSync(join(dataDir, "PG_VERSION"))) return true;
+  let entry: string;
+  try {
+    entry = require.resolve("@electric-sql/pglite");
+  } catch {
+    return false;
+  }
+  const script =
+    "const { PGlite } = require(process.argv[1]);" +
+    "PGlite.create(process.argv[2], { startParams: JSON.parse(process.argv[3]) }).then((pg) => pg.close()).then(() => process.exit(0), (e) => { console.error(String(e)); process.exit(1); });";
+  const r = spawnSync(process.execPath, ["-e", script, entry, dataDir, JSON.stringify(PGLITE_START_PARAMS)], { stdio: "ignore", timeout: 120_000 });
+  return r.status === 0 && existsSync(join(dataDir, "PG_VERSION"));
+}
+
 async function openPglite(dataDir: string): Promise<Db> {
   mkdirSync(dataDir, { recursive: true });
+  initPgliteInChild(dataDir);
   const { PGlite } = await import("@electric-sql/pglite");
-  const pg = await PGlite.create(dataDir);
+  const pg = await PGlite.create(dataDir, { startParams: [...PGLITE_START_PARAMS] });
   const wrap = (q: { query: (s: string, p?: unknown[]) => Promise<{ rows: unknown[] }> }): Queryable => ({
     async query<T>(sql: string, params: readonly unknown[] = []) {
       const res = await q.query(sql, [...params]);
@@ -89,6 +142,53 @@ async function openPostgres(url: string): Promise<Db> {
       await pool.query(sql);
     },
     close: () => pool.end(),
+    listen: (channel, onMessage, onState) => listenPostgres(url, channel, onMessage, onState),
+  };
+}
+
+/** LISTEN on a dedicated connection, reconnecting with backoff (100 ms doubling to 5 s) until stopped. */
+function listenPostgres(url: string, channel: string, onMessage: (payload: string) => void, onState?: (listening: boolean) => void): () => Promise<void> {
+  let stopped = false;
+  let client: import("pg").Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let delay = 100;
+  const connect = async () => {
+    if (stopped) return;
+    const { Client } = await import("pg");
+    const c = new Client({ connectionString: url });
+    client = c;
+    let lost = false;
+    const onLost = () => {
+      if (lost) return;
+      lost = true;
+      onState?.(false);
+      c.end().catch(() => undefined);
+      if (!stopped) {
+        retry = setTimeout(() => void connect(), delay);
+        retry.unref();
+        delay = Math.min(delay * 2, 5000);
+      }
+    };
+    c.on("error", onLost);
+    c.on("end", onLost);
+    c.on("notification", (n) => {
+      if (n.channel === channel) onMessage(n.payload ?? "");
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN "${channel.replace(/"/g, '""')}"`);
+      if (stopped) return void c.end().catch(() => undefined);
+      delay = 100;
+      onState?.(true);
+    } catch {
+      onLost();
+    }
+  };
+  void connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    await client?.end().catch(() => undefined);
   };
 }
 
