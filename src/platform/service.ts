@@ -12,7 +12,7 @@ import * as repo from "./store/repo";
 import type { AppRow, RevisionRow } from "./store/repo";
 import { PlatformError, conflict, invalid, notFound } from "./errors";
 import type { RunnerManager } from "./runners";
-import { RunnerStartError, type LocalBackend } from "./runners";
+import { RunnerStartError, type RunnerBackend } from "./runners";
 import {
   DEFAULT_STRATEGY,
   RUNTIME_SCALING_DEFAULTS,
@@ -65,7 +65,7 @@ export class PlatformService {
   constructor(
     private readonly db: Db,
     private readonly runners: RunnerManager,
-    private readonly backend: LocalBackend,
+    private readonly backend: RunnerBackend,
     private readonly builder: EnvironmentBuilder,
     private readonly log: Logger,
     /** Called after the service changes an app, so routing caches drop it. */

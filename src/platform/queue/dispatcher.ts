@@ -13,6 +13,17 @@
  * to requests whose X-Fal-Request-Timeout passed before processing started,
  * forwards cancellations, and runs webhook delivery (webhooks.ts).
  *
+ * Latency: a request is claimed the moment there is both work and a free
+ * runner, with one statement (claimNext) and no other query first:
+ *  - a submit in this process calls it directly (queueStore.onQueued);
+ *  - a submit or requeue in another process on the same PostgreSQL arrives
+ *    as a NOTIFY on the queue channel (Db.listen);
+ *  - a runner that became ready or free calls it (RunnerManager.onCapacity),
+ *    for apps that may have waiting work.
+ * A full pass (waiting work per app, the autoscaler told, claims) follows
+ * each of those, and polling every pollMs (1 s; 100 ms while a PostgreSQL
+ * listener is down) is the safety net for a lost wake-up.
+ *
  * This is where a queued request is routed; a sync request is routed in
  * gateway/calls.ts. How many runners there are is the autoscaler's business
  * (runners/autoscaler.ts): each pass tells it how much work waits per app.
@@ -20,9 +31,9 @@
  */
 import type { Db } from "../store/db";
 import * as repo from "../store/repo";
-import type { AppRow, RevisionRow } from "../store/repo";
+import type { AppRow } from "../store/repo";
 import * as qs from "../store/queueStore";
-import type { ClaimedRequest, QueueLog } from "../store/queueStore";
+import type { ClaimedApp, ClaimedRequest, QueueLog } from "../store/queueStore";
 import { loadBody, storeBody, type PayloadStore } from "../store/payloadStore";
 import type { Autoscaler, Lease, RunnerManager } from "../runners";
 import { cancelOnRunner, postToRunner, runnerHealth, type RunnerResponse } from "../runners";
@@ -31,6 +42,10 @@ import type { PlatformMetrics } from "../metrics";
 import type { WebhookDelivery } from "./webhooks";
 
 export const MAX_RETRIES = 10;
+/** Safety-net poll while wake-ups arrive (PGlite, or PostgreSQL with a live LISTEN). */
+const SAFETY_POLL_MS = 1000;
+/** Poll while a PostgreSQL listener is down: other processes' submits are found only by polling then. */
+const FALLBACK_POLL_MS = 100;
 /** How long a runner may take to answer a health check or a cancel. */
 const RUNNER_CHECK_TIMEOUT_MS = 5000;
 /** Waiting requests of a deleted app failed per pass. */
@@ -49,7 +64,11 @@ export interface DispatcherOptions {
   readonly metrics: PlatformMetrics;
   /** This process's lease-owner id: `<hostname>:<pid>`. */
   readonly owner: string;
-  /** How often the queue is polled for work other processes accepted. Default 100 ms. */
+  /**
+   * How often the queue is polled as a safety net (wake-ups normally come
+   * from submits, NOTIFY and freed runners). Default 1000 ms; 100 ms while a
+   * PostgreSQL listener is not connected.
+   */
   readonly pollMs?: number;
   /** Lease length; renewed every third of it. Default 15 s. */
   readonly leaseMs?: number;
@@ -71,17 +90,138 @@ export class Dispatcher {
   private again = false;
   private stopped = false;
   private readonly leaseMs: number;
+  /** Apps that may have waiting work: a freed runner of one of these claims at once. */
+  private readonly mayWait = new Set<string>();
+  private pollEvery = 0;
+  /** Fast-path claims in flight; a full pass asked for meanwhile waits for them (deferredKick). */
+  private fastClaims = 0;
+  private deferredKick = false;
+  private readonly unsubscribe: (() => unknown)[] = [];
 
   constructor(private readonly opts: DispatcherOptions) {
     this.leaseMs = opts.leaseMs ?? 15_000;
   }
 
   start(): void {
-    this.timer = setInterval(() => this.kick(), this.opts.pollMs ?? 100);
+    const { db, runners } = this.opts;
+    this.unsubscribe.push(qs.onQueued(db, (appId) => this.queued(appId)));
+    this.unsubscribe.push(qs.setDirectClaimer(db, (appId) => this.offerRunner(appId)));
+    this.unsubscribe.push(runners.onCapacity((appId) => this.mayWait.has(appId) && this.claimFor(appId)));
+    if (db.listen) {
+      this.setPoll(FALLBACK_POLL_MS);
+      const stop = db.listen(
+        qs.QUEUE_CHANNEL,
+        (payload) => {
+          const appId = qs.queuedNotice(db, payload);
+          if (appId) this.queued(appId);
+        },
+        (listening) => {
+          this.setPoll(listening ? SAFETY_POLL_MS : FALLBACK_POLL_MS);
+          // Whatever was submitted while no notice could come.
+          if (listening) this.kick();
+        },
+      );
+      this.unsubscribe.push(stop);
+    } else {
+      this.setPoll(SAFETY_POLL_MS);
+    }
     this.maintenance = setInterval(() => void this.maintain().catch((e) => this.opts.log.error({ err: String(e) }, "queue maintenance failed")), Math.min(1000, this.leaseMs / 3));
-    this.timer.unref();
     this.maintenance.unref();
     this.kick();
+  }
+
+  private setPoll(defaultMs: number): void {
+    const ms = this.opts.pollMs ?? defaultMs;
+    if (this.stopped || ms === this.pollEvery) return;
+    clearInterval(this.timer);
+    this.pollEvery = ms;
+    // The safety net never waits for fast claims (kick defers to them): a hung claim must not stop polling.
+    this.timer = setInterval(() => this.kick(true), ms);
+    this.timer.unref();
+  }
+
+  /**
+   * A submit in this process: a free runner of the app here is offered, and
+   * the request is stored already claimed for it when nothing waits before it
+   * (queueStore.DirectClaim): no claim query at all before it is sent.
+   */
+  private offerRunner(appId: string): qs.DirectClaim | undefined {
+    if (this.stopped) return undefined;
+    const free = this.opts.runners.list(appId).find((r) => (r.state === "IDLE" || r.state === "RUNNING") && r.inFlight < r.maxMultiplexing);
+    const lease = free && this.opts.runners.tryLease(appId, free.revisionId);
+    if (!lease) return undefined;
+    return {
+      runnerId: lease.runner.id,
+      revisionId: lease.runner.revisionId,
+      owner: this.opts.owner,
+      leaseMs: this.leaseMs,
+      claimed: (row) => {
+        this.opts.metrics.queueWait.observe(0);
+        void this.process(row, lease, row.app);
+      },
+      declined: () => lease.release(),
+    };
+  }
+
+  /** Work was queued for an app (here, or in another process): claim it for a free runner now, then a full pass. */
+  private queued(appId: string): void {
+    if (this.stopped) return;
+    this.mayWait.add(appId);
+    this.claimFor(appId);
+    this.kick();
+  }
+
+  /**
+   * The fast path: claims the app's waiting requests for its runners here
+   * that have a free slot, one statement per claim, no other query first.
+   */
+  private claimFor(appId: string): void {
+    if (this.stopped) return;
+    const revisions = new Set(
+      this.opts.runners
+        .list(appId)
+        .filter((r) => (r.state === "IDLE" || r.state === "RUNNING") && r.inFlight < r.maxMultiplexing)
+        .map((r) => r.revisionId),
+    );
+    for (const revisionId of revisions) {
+      this.fastClaims++;
+      void this.claimLoop(appId, revisionId)
+        .catch((e) => this.opts.log.error({ err: String(e) }, "queue claim failed"))
+        // Once the claimed request is on its way to the runner (its socket write happens on a
+        // later tick): only then the deferred full pass, whose queries would otherwise go first
+        // on PGlite, which runs them on this thread.
+        .then(() => new Promise((r) => setImmediate(r)))
+        .finally(() => {
+          if (--this.fastClaims === 0 && this.deferredKick) {
+            this.deferredKick = false;
+            this.kick();
+          }
+        });
+    }
+  }
+
+  /** Claims for free runners of the revision until either runs out; false when the app had nothing to claim. */
+  private async claimLoop(appId: string, revisionId: string, app?: AppRow): Promise<boolean> {
+    for (;;) {
+      if (this.stopped) return true;
+      const lease = this.opts.runners.tryLease(appId, revisionId);
+      if (!lease) return true;
+      let row;
+      try {
+        row = await qs.claimNext(this.opts.db, appId, revisionId, lease.runner.id, this.opts.owner, this.leaseMs);
+      } catch (err) {
+        lease.release();
+        throw err;
+      }
+      if (!row) {
+        lease.release();
+        // Nothing it may take (or the revision no longer serves): the next pass looks again.
+        if (!app) this.mayWait.delete(appId);
+        return false;
+      }
+      this.opts.metrics.queueWait.observe((Date.now() - new Date(row.created_at).getTime()) / 1000);
+      void this.process(row, lease, app ?? row.app);
+    }
   }
 
   /** Stops claiming; requests still held finish (or their leases expire and another process retries them). */
@@ -89,13 +229,21 @@ export class Dispatcher {
     this.stopped = true;
     clearInterval(this.timer);
     clearInterval(this.maintenance);
+    for (const u of this.unsubscribe.splice(0)) await u();
     const deadline = Date.now() + 10_000;
     while (this.held.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   }
 
-  /** Runs a dispatch pass now (after a submit, or when a runner frees up). */
-  kick(): void {
+  /**
+   * Runs a dispatch pass now (after a submit, or when a runner frees up);
+   * while fast-path claims are sending their requests, just after them.
+   */
+  kick(force = false): void {
     if (this.stopped) return;
+    if (this.fastClaims > 0 && !force) {
+      this.deferredKick = true;
+      return;
+    }
     if (this.running) {
       this.again = true;
       return;
@@ -137,9 +285,12 @@ export class Dispatcher {
   }
 
   private async pass(): Promise<void> {
-    const { db, runners, autoscaler } = this.opts;
+    const { db, autoscaler } = this.opts;
     const waiting = await qs.waitingByApp(db);
+    const seen = new Set(waiting.map((w) => w.app_id));
+    for (const id of this.mayWait) if (!seen.has(id)) this.mayWait.delete(id);
     for (const w of waiting) {
+      this.mayWait.add(w.app_id);
       const app = await repo.getAppById(db, w.app_id);
       const revision = app?.current_revision ? await repo.getRevision(db, app.current_revision) : undefined;
       if (!app || !revision) {
@@ -147,21 +298,11 @@ export class Dispatcher {
         continue;
       }
       autoscaler.reconcile(app, revision, w.queued, w.oldest_wait_ms);
-      for (;;) {
-        const lease = runners.tryLease(app.id, revision.id);
-        if (!lease) break;
-        const row = await qs.claimNext(db, app.id, lease.runner.id, this.opts.owner, this.leaseMs);
-        if (!row) {
-          lease.release();
-          break;
-        }
-        this.opts.metrics.queueWait.observe((Date.now() - new Date(row.created_at).getTime()) / 1000);
-        void this.process(row, lease, app, revision);
-      }
+      await this.claimLoop(app.id, revision.id, app);
     }
   }
 
-  private async process(row: ClaimedRequest, lease: Lease, app: AppRow, revision: RevisionRow): Promise<void> {
+  private async process(row: ClaimedRequest, lease: Lease, app: ClaimedApp): Promise<void> {
     const { log: baseLog, metrics } = this.opts;
     const log = baseLog.child({ request_id: row.id, app: app.name, env: app.environment, runner_id: lease.runner.id, attempt: row.attempts });
     const abort = new AbortController();

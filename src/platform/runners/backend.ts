@@ -23,6 +23,20 @@ export interface RunnerLaunch {
   readonly machineType?: string;
   /** How long the runner may take to answer its health check before it counts as failed. */
   readonly startupTimeoutMs: number;
+  /** The app and revision it serves; a backend labels what it starts with them (Kubernetes). */
+  readonly appId?: string;
+  readonly appName?: string;
+  readonly revisionId?: string;
+  /** The app's `regions` (empty: any), for a backend that places runners itself (placesRegions). */
+  readonly regions?: readonly string[];
+  /** The revision's container image, for a backend that runs images; absent: the backend's default. */
+  readonly image?: string;
+  /**
+   * For a backend whose runners can wait for placement after launch (a Pod the
+   * scheduler has not placed): called with the reason while it waits, and
+   * with undefined once it is placed (before `ready` settles).
+   */
+  readonly onPending?: (reason: string | undefined) => void;
 }
 
 export interface RunnerExit {
@@ -49,6 +63,11 @@ export interface StartedRunner {
 export interface RunnerBackend {
   /** Shown in errors and in the platform's start-up log (`local`). */
   readonly name: string;
+  /**
+   * True when the backend places runners by the app's `regions` itself (the
+   * Kubernetes scheduler, by node labels) rather than in this process's region.
+   */
+  readonly placesRegions?: boolean;
   /** Machine types this backend can host. */
   readonly machineTypes: readonly string[];
   canHost(machineType: string): boolean;

@@ -19,6 +19,7 @@
  * used even when an empty v2 hierarchy is mounted beside them (hybrid mode).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isProcessAlive } from "../processes";
 
@@ -49,6 +50,7 @@ export class RunnerCgroups {
   /** Runner ids whose cgroups exist. */
   private readonly runners = new Set<string>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly sweeps = new Set<Promise<unknown>>();
   /** Attaches that failed in `auto` mode: the runner ran without limits. */
   failedAttaches = 0;
   /** The last of those failures, for `falctl platform info`-style reporting. */
@@ -167,15 +169,42 @@ export class RunnerCgroups {
       } catch {
         // Not offered here.
       }
-      joinGroup([cpu, memory], pid);
+      this.joinGroup(runnerId, [cpu, memory], pid);
     } else {
       const [dir] = this.pathsOf(runnerId);
       mkdirSync(dir, { recursive: true });
       write(join(dir, "cpu.max"), `${quota} ${CPU_PERIOD_US}`);
       write(join(dir, "memory.max"), bytes);
       if (existsSync(join(dir, "memory.swap.max"))) write(join(dir, "memory.swap.max"), 0);
-      joinGroup([dir], pid);
+      this.joinGroup(runnerId, [dir], pid);
     }
+  }
+
+  /**
+   * Moves `pid` into each cgroup now (synchronous, a few small writes: the
+   * runner's main process is limited before it allocates anything), then
+   * sweeps the rest of its process group in from the background: a scan of
+   * /proc takes tens of milliseconds, which must neither block the event loop
+   * nor delay the runner's start. The spawned process may already have forked
+   * (bwrap forks the sandbox's init, which forks the app) before it was moved,
+   * and a process moved after it forked leaves that child behind; so the
+   * group is swept until every member is in (measured: without the sweep
+   * about 1 in 7 Python processes stayed outside). A process moved in first
+   * passes the cgroup to what it forks later. The local backend also holds
+   * its runners at a gate until attach returned (localBackend.ts), so there
+   * the sweep finds nothing; it stays for other callers.
+   */
+  private joinGroup(runnerId: string, dirs: readonly string[], pid: number): void {
+    for (const dir of dirs) write(join(dir, "cgroup.procs"), pid);
+    const sweep = sweepGroup(dirs, pid)
+      .catch((err) => this.onWarning?.(`cannot sweep runner ${runnerId}'s processes into its cgroup: ${err instanceof Error ? err.message : err}`))
+      .finally(() => this.sweeps.delete(sweep));
+    this.sweeps.add(sweep);
+  }
+
+  /** Sweeps still running (tests wait for them). */
+  async settled(): Promise<void> {
+    while (this.sweeps.size > 0) await Promise.all([...this.sweeps]);
   }
 
   /** True when none of the runner's folders is left. */
@@ -320,24 +349,21 @@ function removeDir(dir: string): boolean {
   }
 }
 
-/**
- * Moves `pid` into each cgroup, then the rest of its process group. The
- * spawned process may already have forked (bwrap forks the sandbox's init,
- * which forks the app) before it was moved, and a process moved after it
- * forked leaves that child behind; so the group is swept until every member
- * is in (measured: without the sweep about 1 in 7 Python processes stayed
- * outside). A process moved in first passes the cgroup to what it forks later.
- */
-function joinGroup(dirs: readonly string[], pid: number): void {
-  for (const dir of dirs) write(join(dir, "cgroup.procs"), pid);
+/** Moves the members of process group `pid` that are not yet in the cgroups in, until none is left outside. */
+async function sweepGroup(dirs: readonly string[], pid: number): Promise<void> {
   for (let round = 0; round < 20; round++) {
-    const inside = new Set(readWords(join(dirs[0], "cgroup.procs")).map(Number));
-    const outside = processGroup(pid).filter((p) => !inside.has(p));
+    let inside: Set<number>;
+    try {
+      inside = new Set((await readFile(join(dirs[0], "cgroup.procs"), "utf8")).trim().split(/\s+/).map(Number));
+    } catch {
+      return; // The runner's cgroup is gone: it stopped meanwhile.
+    }
+    const outside = (await processGroup(pid)).filter((p) => !inside.has(p));
     if (outside.length === 0) return;
     for (const member of outside) {
       for (const dir of dirs) {
         try {
-          writeFileSync(join(dir, "cgroup.procs"), String(member));
+          await writeFile(join(dir, "cgroup.procs"), String(member));
         } catch {
           // It exited meanwhile.
         }
@@ -347,26 +373,28 @@ function joinGroup(dirs: readonly string[], pid: number): void {
 }
 
 /** Processes whose process group is `pgid`, other than `pgid` itself. */
-function processGroup(pgid: number): number[] {
-  const out: number[] = [];
+async function processGroup(pgid: number): Promise<number[]> {
   let entries: string[];
   try {
-    entries = readdirSync("/proc");
+    entries = await readdir("/proc");
   } catch {
-    return out;
+    return [];
   }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e) || Number(e) === pgid) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-      // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid) out.push(Number(e));
-    } catch {
-      // Gone.
-    }
-  }
-  return out;
+  const stats = await Promise.all(
+    entries
+      .filter((e) => /^\d+$/.test(e) && Number(e) !== pgid)
+      .map((e) =>
+        readFile(`/proc/${e}/stat`, "utf8").then(
+          (stat) => {
+            // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
+            const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+            return Number(fields[2]) === pgid ? Number(e) : undefined;
+          },
+          () => undefined, // Gone.
+        ),
+      ),
+  );
+  return stats.filter((p): p is number => p !== undefined);
 }
 
 function write(file: string, value: string | number): void {

@@ -2,6 +2,11 @@
  * The local runner backend: runs runners as child processes on this machine
  * and hands out this machine's GPUs to them (CUDA_VISIBLE_DEVICES).
  *
+ * Readiness: a runner is ready when its harness says so on the readiness pipe
+ * (fd 3 in the runner, named by FAL_READY_FD; docs/runner-protocol.md,
+ * "Readiness"), or, for a harness that does not, when GET /health answers
+ * 200; both are watched, whichever comes first.
+ *
  * Each runner gets its own process group (detached), and every signal goes to
  * the group: `python3` here can be a pyenv shim whose PID is not the
  * interpreter's, so signalling the PID alone can leave the app serving.
@@ -50,6 +55,11 @@ export interface LocalBackendOptions {
 }
 
 const OUTPUT_TAIL_LINES = 40;
+/** The runner's end of the readiness pipe: stdio index 3 (after stdin, stdout, stderr). */
+const READY_FD = 3;
+/** The cgroup gate: a runner with limits waits for a line here before it starts (then the fd is closed). */
+const GATE_FD = 4;
+const CGROUP_GATE = `read -r _ <&${GATE_FD}; exec ${GATE_FD}<&-; exec "$0" "$@"`;
 
 export class LocalRunner implements StartedRunner {
   readonly url: string;
@@ -57,6 +67,9 @@ export class LocalRunner implements StartedRunner {
   readonly exited: Promise<RunnerExit>;
   private exitInfo: RunnerExit | undefined;
   private readonly tail: string[] = [];
+  /** Resolves when the harness wrote `ready` on the readiness pipe; never when it does not. */
+  private readonly signalled: Promise<void>;
+  private isSignalled = false;
 
   constructor(
     readonly id: string,
@@ -86,6 +99,8 @@ export class LocalRunner implements StartedRunner {
         resolve(this.exitInfo);
       });
     });
+    this.signalled = readySignal(child);
+    void this.signalled.then(() => (this.isSignalled = true));
     this.ready = this.waitHealthy(startupTimeoutMs);
     // A failed start is reported through `ready`; keep Node from flagging it as unhandled meanwhile.
     this.ready.catch(() => undefined);
@@ -132,6 +147,7 @@ export class LocalRunner implements StartedRunner {
     const deadline = Date.now() + timeoutMs;
     let delay = 20;
     while (Date.now() < deadline) {
+      if (this.isSignalled && this.alive) return;
       if (!this.alive) {
         const e = this.exitInfo!;
         throw new RunnerStartError(
@@ -140,11 +156,13 @@ export class LocalRunner implements StartedRunner {
         );
       }
       try {
-        if ((await runnerHealth(this.url, 2000)) === 200) return;
+        const status = await Promise.race([runnerHealth(this.url, 2000), this.signalled.then(() => 200)]);
+        if (status === 200 && this.alive) return;
       } catch {
         // Not listening yet.
       }
-      await Promise.race([sleep(delay), this.exited]);
+      // The fallback for a harness that does not signal: poll /health with backoff.
+      await Promise.race([sleep(delay), this.exited, this.signalled]);
       delay = Math.min(delay * 2, 250);
     }
     this.kill();
@@ -220,10 +238,17 @@ export class LocalBackend implements RunnerBackend {
         readWrite: this.opts.sharedDirs ?? [],
         gpuDevices: mine.length > 0,
       });
-      child = spawn(cmd.file, cmd.args, { cwd: workDir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-      // At once, before the app allocates anything; what it forks later inherits the cgroup.
+      // fd 3: the readiness pipe; the harness writes one line on it when it takes traffic.
+      env.FAL_READY_FD = String(READY_FD);
       const limits = launch.machineType ? MACHINE_TYPES[launch.machineType] : undefined;
+      const gated = Boolean(this.opts.cgroups?.enforced && limits);
+      // With limits, the runner waits at a gate (fd 4) until it is in its cgroups: nothing it
+      // forks (bwrap's init, the app) can start outside them, and no /proc sweep is needed first.
+      const [file, args] = gated ? ["/bin/sh", ["-c", CGROUP_GATE, cmd.file, ...cmd.args]] : [cmd.file, cmd.args];
+      child = spawn(file, args, { cwd: workDir, env, detached: true, stdio: ["ignore", "pipe", "pipe", "pipe", ...(gated ? (["pipe"] as const) : [])] });
+      // At once, before the app allocates anything; what it forks later inherits the cgroup.
       if (this.opts.cgroups && limits && child.pid !== undefined) attachOrKill(this.opts.cgroups, launch.runnerId, child.pid, limits);
+      if (gated) (child.stdio[GATE_FD] as import("node:stream").Writable).end("go\n");
     } catch (err) {
       this.gpus.release(launch.runnerId);
       if (workDir) rmSync(workDir, { recursive: true, force: true });
@@ -253,6 +278,26 @@ export class LocalBackend implements RunnerBackend {
   killAll(): void {
     for (const r of this.live) r.kill();
   }
+}
+
+/** Resolves when the child writes a `ready` line on its readiness pipe (fd 3); stays pending when it never does. */
+function readySignal(child: ChildProcess): Promise<void> {
+  const pipe = child.stdio[READY_FD] as import("node:stream").Readable | null | undefined;
+  if (!pipe) return new Promise(() => undefined);
+  return new Promise((resolve) => {
+    let seen = "";
+    pipe.setEncoding("utf8");
+    pipe.on("data", (chunk: string) => {
+      seen += chunk;
+      if (/(^|\n)ready\n/.test(seen)) {
+        resolve();
+        pipe.destroy();
+      } else if (seen.length > 1024) {
+        pipe.destroy(); // Not the protocol: fall back to /health.
+      }
+    });
+    pipe.on("error", () => undefined);
+  });
 }
 
 /** Limits the runner; when that fails in `on` mode (attach throws), the runner must not run unlimited: kill its group. */

@@ -160,11 +160,28 @@ export class RunnerManager {
   /** Consecutive start failures per revision (CRASH_BACKOFF). */
   private readonly backoff = new Map<string, Backoff>();
   private readonly waiters = new CapacityWaiters();
+  private readonly capacityListeners = new Set<(appId: string) => void>();
   private readonly graceMs: number;
   private closed = false;
 
   constructor(private readonly opts: RunnerManagerOptions) {
     this.graceMs = opts.graceMs ?? 5000;
+  }
+
+  /**
+   * Calls fn with an app's id whenever capacity for it may have appeared (a
+   * runner became ready, a lease was released, a runner stopped or died): the
+   * queue dispatcher claims waiting work for it at once instead of at its
+   * next poll. Returns the unsubscribe.
+   */
+  onCapacity(fn: (appId: string) => void): () => void {
+    this.capacityListeners.add(fn);
+    return () => this.capacityListeners.delete(fn);
+  }
+
+  private wake(appId: string): void {
+    this.waiters.wake(appId);
+    for (const fn of this.capacityListeners) fn(appId);
   }
 
   countByState(): Map<string, number> {
@@ -303,7 +320,8 @@ export class RunnerManager {
 
   /** Whether this process may place runners of the app (its `regions` allow this process's region). */
   placeableHere(app: AppRow): boolean {
-    return regionAllows(app.scaling.regions, this.region);
+    // A backend that places runners by the app's regions itself (Kubernetes node affinity) hosts every app.
+    return this.opts.backend.placesRegions === true || regionAllows(app.scaling.regions, this.region);
   }
 
   startRunner(app: AppRow, revision: RevisionRow, limit = app.scaling.max_concurrency): ManagedRunner {
@@ -333,6 +351,34 @@ export class RunnerManager {
   }
 
   /**
+   * Takes over a runner that a backend found already running and healthy (a
+   * Pod a previous platform process started): from now on it is an IDLE
+   * runner of the revision, leased, drained and stopped like the others.
+   */
+  async adopt(app: AppRow, revision: RevisionRow, proc: StartedRunner, machineType: string): Promise<ManagedRunner> {
+    const runner: ManagedRunner = {
+      gpus: (MACHINE_TYPES[machineType]?.gpus ?? 0) * Math.max(1, revision.code_settings.num_gpus),
+      id: proc.id,
+      appId: app.id,
+      revisionId: revision.id,
+      machineType,
+      maxMultiplexing: revision.code_settings.max_multiplexing,
+      requestTimeoutMs: app.scaling.request_timeout * 1000,
+      startedAt: Date.now(),
+      state: "IDLE",
+      inFlight: 0,
+      lastActive: Date.now(),
+      proc,
+      ready: Promise.resolve(),
+    };
+    this.runners.set(runner.id, runner);
+    await this.persist(runner);
+    void proc.exited.then((exit) => this.onExit(runner, exit.code, exit.signal));
+    this.wake(app.id);
+    return runner;
+  }
+
+  /**
    * Stops a runner. Graceful: it takes no new leases, finishes what it holds
    * (bounded by request_timeout), then gets SIGTERM and the grace period.
    * Force: SIGKILL now.
@@ -352,7 +398,7 @@ export class RunnerManager {
     r.state = "TERMINATED";
     this.runners.delete(r.id);
     await this.persist(r);
-    this.waiters.wake(r.appId);
+    this.wake(r.appId);
   }
 
   private async boot(runner: ManagedRunner, app: AppRow, revision: RevisionRow, limit: number): Promise<void> {
@@ -370,19 +416,22 @@ export class RunnerManager {
       // Other processes already run as many runners of the app as it may have: not a failure.
       runner.state = "TERMINATED";
       this.runners.delete(runner.id);
-      this.waiters.wake(app.id);
+      this.wake(app.id);
       throw new RunnerSlotTakenError(app.name, limit);
     }
     try {
       // The revision's environment is usually ready (the deploy waited for its build);
       // a runner of a revision whose environment was collected or never built waits here.
       runner.state = "BUILDING";
-      await this.persist(runner);
-      const python = await this.opts.environments.pythonFor(revision);
-      if (runner.state !== "BUILDING") throw new Error("stopped while its environment was being built");
-      const workDir = await materializeRevision(this.opts.db, this.opts.dataDir, revision);
+      // Independent of each other: together, not one after the other (cold start).
       // Secrets reach a runner as environment variables when it starts; a change needs a rollout.
-      const secrets = await repo.secretValues(this.opts.db, app.owner, app.environment);
+      const [, python, workDir, secrets] = await Promise.all([
+        this.persist(runner),
+        this.opts.environments.pythonFor(revision),
+        materializeRevision(this.opts.db, this.opts.dataDir, revision),
+        repo.secretValues(this.opts.db, app.owner, app.environment),
+      ]);
+      if (runner.state !== "BUILDING") throw new Error("stopped while its environment was being built");
       let proc: StartedRunner | undefined;
       while (!proc) {
         await this.place(runner, revision, log);
@@ -398,6 +447,18 @@ export class RunnerManager {
             gpus: runner.gpus,
             machineType: runner.machineType,
             startupTimeoutMs: revision.code_settings.startup_timeout * 1000,
+            appId: app.id,
+            appName: app.name,
+            revisionId: revision.id,
+            regions: app.scaling.regions,
+            image: revision.code_settings.image,
+            // A runner the backend launched but could not place yet (a Pod the scheduler refuses) is PENDING with the reason.
+            onPending: (reason) => {
+              if (runner.state !== "SETUP" && runner.state !== "PENDING") return;
+              runner.state = reason ? "PENDING" : "SETUP";
+              runner.reason = reason;
+              void this.persist(runner);
+            },
           })
           // Another start took the GPUs between the look and the launch: wait again.
           .catch((err) => {
@@ -414,10 +475,13 @@ export class RunnerManager {
       runner.state = "IDLE";
       runner.lastActive = Date.now();
       this.backoff.delete(revision.id);
-      await this.persist(runner);
-      log.info({ setup_ms: Date.now() - runner.startedAt }, "runner ready");
       void proc.exited.then((exit) => this.onExit(runner, exit.code, exit.signal));
-      this.waiters.wake(app.id);
+      // The row is written as IDLE (taken now, before a lease changes the state), but waiting
+      // calls and the queue get the runner at once, not after the write (cold start).
+      const saved = this.persist(runner);
+      this.wake(app.id);
+      await saved;
+      log.info({ setup_ms: Date.now() - runner.startedAt }, "runner ready");
     } catch (err) {
       runner.state = "DEAD";
       this.runners.delete(runner.id);
@@ -425,7 +489,7 @@ export class RunnerManager {
         // Lack of capacity is not a crash: no backoff, and demand may start another attempt.
         await this.persist(runner, err.message);
         log.warn({ reason: err.reason }, "runner could not be placed within startup_timeout");
-        this.waiters.wake(app.id);
+        this.wake(app.id);
         throw err;
       }
       const failures = (this.backoff.get(revision.id)?.failures ?? 0) + 1;
@@ -433,7 +497,7 @@ export class RunnerManager {
       this.backoff.set(revision.id, { failures, until: Date.now() + crashBackoffMs(failures), error });
       await this.persist(runner, err instanceof Error ? err.message : String(err));
       log.warn({ err: err instanceof RunnerStartError ? err.message.split("\n")[0] : String(err) }, "runner failed to start");
-      this.waiters.wake(app.id);
+      this.wake(app.id);
       throw err;
     }
   }
@@ -494,7 +558,7 @@ export class RunnerManager {
     this.runners.delete(runner.id);
     await this.persist(runner, `exited unexpectedly (${signal ?? `code ${code}`})`);
     this.opts.log.warn({ runner_id: runner.id, code, signal }, "runner died");
-    this.waiters.wake(runner.appId);
+    this.wake(runner.appId);
   }
 
   private lease(r: ManagedRunner): Lease {
@@ -511,7 +575,7 @@ export class RunnerManager {
         r.inFlight--;
         r.lastActive = Date.now();
         if (r.state === "RUNNING" && r.inFlight === 0) r.state = "IDLE";
-        this.waiters.wake(r.appId);
+        this.wake(r.appId);
       },
     };
   }

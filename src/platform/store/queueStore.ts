@@ -4,8 +4,10 @@
  * it. Processes claim work with FOR UPDATE SKIP LOCKED and hold it under a
  * lease they renew; an expired lease puts the request back in the queue.
  */
-import type { Queryable } from "./db";
+import { randomUUID } from "node:crypto";
+import type { Db, Queryable } from "./db";
 import type { StoredBody } from "./payloadStore";
+import type { AppRow } from "./repo";
 
 export type RequestStatus = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED";
 
@@ -69,14 +71,174 @@ export interface NewRequest {
   startTimeoutS: number | null;
 }
 
+/**
+ * Work-queued notices. A request put in the queue (submitted, or put back for
+ * a retry) is announced at once to the dispatcher of this process (onQueued,
+ * a direct call: no database round trip) and, on PostgreSQL, to the other
+ * platform processes of the database with NOTIFY on QUEUE_CHANNEL (payload
+ * `<sender token>:<app id>`; the dispatchers LISTEN, see Db.listen). Notices
+ * are only a wake-up: a lost one costs latency, never a request, because
+ * the dispatchers still poll the queue as a safety net.
+ */
+export const QUEUE_CHANNEL = "falplane_queue";
+
+interface LocalNotices {
+  /** Tells this process's own notices from other processes' (it already heard them directly). */
+  readonly token: string;
+  readonly listeners: Set<(appId: string) => void>;
+  claimer?: (appId: string) => DirectClaim | undefined;
+}
+
+/**
+ * A free runner of this process offered to a request being submitted: the
+ * insert then stores the request already claimed for it (IN_PROGRESS, under
+ * this process's lease, attempt 1), in the same statement, when nothing of
+ * the app waits before it and the runner's revision is the app's current one;
+ * else the request is queued as usual and the offer declined.
+ */
+export interface DirectClaim {
+  readonly runnerId: string;
+  readonly revisionId: string;
+  readonly owner: string;
+  readonly leaseMs: number;
+  /** The request is stored claimed: send it. */
+  claimed(row: ClaimedRequest & { app: ClaimedApp }): void;
+  /** Stored as waiting (or not stored): give the runner back. */
+  declined(): void;
+}
+const localNotices = new WeakMap<Queryable, LocalNotices>();
+
+function noticesOf(db: Queryable): LocalNotices {
+  let n = localNotices.get(db);
+  if (!n) {
+    n = { token: randomUUID(), listeners: new Set() };
+    localNotices.set(db, n);
+  }
+  return n;
+}
+
+/** Calls fn with the app id of each request this process puts in the queue through `db`; returns the unsubscribe. */
+export function onQueued(db: Queryable, fn: (appId: string) => void): () => void {
+  const n = noticesOf(db);
+  n.listeners.add(fn);
+  return () => n.listeners.delete(fn);
+}
+
+/** Lets this process's dispatcher claim a request in the statement that stores it (see DirectClaim); returns the undo. */
+export function setDirectClaimer(db: Queryable, fn: (appId: string) => DirectClaim | undefined): () => void {
+  const n = noticesOf(db);
+  n.claimer = fn;
+  return () => {
+    if (n.claimer === fn) n.claimer = undefined;
+  };
+}
+
+/** The app id of a NOTIFY payload on QUEUE_CHANNEL, or undefined when this process sent it through `db` (already heard). */
+export function queuedNotice(db: Queryable, payload: string): string | undefined {
+  const i = payload.indexOf(":");
+  if (i < 0) return payload || undefined;
+  if (payload.slice(0, i) === noticesOf(db).token) return undefined;
+  return payload.slice(i + 1) || undefined;
+}
+
+const isPostgres = (q: Queryable) => (q as Partial<Db>).kind === "postgres";
+
+function announce(q: Queryable, appIds: readonly string[]): void {
+  const n = localNotices.get(q);
+  if (!n) return;
+  for (const appId of new Set(appIds)) {
+    for (const fn of n.listeners) {
+      try {
+        fn(appId);
+      } catch {
+        // A listener's failure is its own; the request is stored.
+      }
+    }
+  }
+}
+
+/** NOTIFY the other processes (PostgreSQL only; delivered when the statement's transaction commits). */
+async function notifyOthers(q: Queryable, appIds: readonly string[]): Promise<void> {
+  if (!isPostgres(q) || appIds.length === 0) return;
+  await q
+    .query("SELECT pg_notify($1, $2 || ':' || a) FROM unnest($3::text[]) AS a", [QUEUE_CHANNEL, noticesOf(q).token, [...new Set(appIds)]])
+    .catch(() => undefined); // Only a wake-up: the others' polling still finds the request.
+}
+
 export async function insertRequest(q: Queryable, r: NewRequest): Promise<void> {
-  await q.query(
-    `INSERT INTO requests (id, app_id, owner, alias, path, status, payload, content_type, caller, webhook_url, no_retry, start_deadline,
+  // A request with a start deadline already passed is queued (and answered 504 by maintenance), never sent.
+  const offer = r.startTimeoutS === null || r.startTimeoutS > 0 ? localNotices.get(q)?.claimer?.(r.appId) : undefined;
+  if (offer) {
+    let row: (ClaimedRequest & { app: ClaimedApp }) | undefined;
+    try {
+      row = await insertClaimed(q, r, offer);
+    } catch (err) {
+      offer.declined();
+      throw err;
+    }
+    if (row) {
+      offer.claimed(row);
+      // Let the request reach the runner's socket (a later tick) before the caller's next query:
+      // on PGlite a query runs on this thread and would go first.
+      await new Promise((res) => setImmediate(res));
+      return;
+    }
+    offer.declined();
+    await notifyOthers(q, [r.appId]);
+    announce(q, [r.appId]);
+    return;
+  }
+  const insert = `INSERT INTO requests (id, app_id, owner, alias, path, status, payload, content_type, caller, webhook_url, no_retry, start_deadline,
                            payload_ref, payload_size)
      VALUES ($1,$2,$3,$4,$5,'IN_QUEUE',$6,$7,$8,$9,$10, CASE WHEN $11::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $11::float8) END,
-             $12, $13)`,
-    [r.id, r.appId, r.owner, r.alias, r.path, r.payload.inline, r.contentType, r.caller, r.webhookUrl, r.noRetry, r.startTimeoutS, r.payload.ref, r.payload.size],
+             $12, $13)`;
+  const params = [r.id, r.appId, r.owner, r.alias, r.path, r.payload.inline, r.contentType, r.caller, r.webhookUrl, r.noRetry, r.startTimeoutS, r.payload.ref, r.payload.size];
+  if (isPostgres(q)) {
+    // The NOTIFY rides on the insert's own statement (one round trip) and is delivered when it commits.
+    await q.query(`WITH ins AS (${insert} RETURNING app_id) SELECT pg_notify($14, $15 || ':' || app_id) FROM ins`, [...params, QUEUE_CHANNEL, noticesOf(q).token]);
+  } else {
+    await q.query(insert, params);
+  }
+  announce(q, [r.appId]);
+}
+
+/** Inserts the request claimed for offer's runner when it may be (see DirectClaim); else as waiting, and undefined. */
+async function insertClaimed(q: Queryable, r: NewRequest, offer: DirectClaim): Promise<(ClaimedRequest & { app: ClaimedApp }) | undefined> {
+  const rows = await q.query<{ status: RequestStatus; created_at: Date; attempts: number; app_name: string | null; app_environment: string | null; app_scaling: AppRow["scaling"] | null }>(
+    `WITH cur AS (SELECT name, environment, scaling FROM apps WHERE id = $2 AND current_revision = $14),
+          ok AS (SELECT EXISTS (SELECT 1 FROM cur)
+                        AND NOT EXISTS (SELECT 1 FROM requests WHERE app_id = $2 AND status = 'IN_QUEUE') AS ok),
+          ins AS (
+       INSERT INTO requests (id, app_id, owner, alias, path, status, payload, content_type, caller, webhook_url, no_retry, start_deadline,
+                             payload_ref, payload_size, lease_owner, runner_id, attempts, lease_expires_at, started_at)
+       SELECT $1,$2,$3,$4,$5, CASE WHEN ok.ok THEN 'IN_PROGRESS' ELSE 'IN_QUEUE' END, $6,$7,$8,$9,$10,
+              CASE WHEN $11::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $11::float8) END, $12, $13,
+              CASE WHEN ok.ok THEN $15 END, CASE WHEN ok.ok THEN $16 END, CASE WHEN ok.ok THEN 1 ELSE 0 END,
+              CASE WHEN ok.ok THEN now() + make_interval(secs => $17::float8 / 1000) END, CASE WHEN ok.ok THEN now() END
+         FROM ok
+       RETURNING status, created_at, attempts)
+     SELECT ins.status, ins.created_at, ins.attempts, cur.name AS app_name, cur.environment AS app_environment, cur.scaling AS app_scaling
+       FROM ins LEFT JOIN cur ON true`,
+    [r.id, r.appId, r.owner, r.alias, r.path, r.payload.inline, r.contentType, r.caller, r.webhookUrl, r.noRetry, r.startTimeoutS, r.payload.ref, r.payload.size,
+     offer.revisionId, offer.owner, offer.runnerId, offer.leaseMs],
   );
+  const row = rows[0];
+  if (!row || row.status !== "IN_PROGRESS" || row.app_name === null) return undefined;
+  return {
+    id: r.id,
+    app_id: r.appId,
+    owner: r.owner,
+    alias: r.alias,
+    path: r.path,
+    payload: r.payload.inline,
+    payload_ref: r.payload.ref,
+    content_type: r.contentType,
+    caller: r.caller,
+    no_retry: r.noRetry,
+    attempts: row.attempts,
+    created_at: row.created_at,
+    app: { name: row.app_name, environment: row.app_environment ?? "", scaling: row.app_scaling! },
+  };
 }
 
 /** The whole row, bodies included: for tests and tools, never for a hot path. */
@@ -145,31 +307,49 @@ export type ClaimedRequest = Pick<
   "id" | "app_id" | "owner" | "alias" | "path" | "payload" | "payload_ref" | "content_type" | "caller" | "no_retry" | "attempts" | "created_at"
 >;
 
+/** What the dispatcher needs of the claimed request's app, read by the claim itself. */
+export interface ClaimedApp {
+  readonly name: string;
+  readonly environment: string;
+  readonly scaling: AppRow["scaling"];
+}
+
 /**
  * Claims the oldest waiting request of an app that has not already failed on
- * this runner, under a lease of leaseMs for this process.
+ * this runner, under a lease of leaseMs for this process; only while the
+ * runner's revision is still the app's current one (else nothing is claimed).
+ * One statement: the dispatcher's fast path (a submit, a freed runner) needs
+ * no other query before it sends the request.
  */
 export async function claimNext(
   q: Queryable,
   appId: string,
+  revisionId: string,
   runnerId: string,
   owner: string,
   leaseMs: number,
-): Promise<ClaimedRequest | undefined> {
-  const rows = await q.query<ClaimedRequest>(
-    `UPDATE requests SET status = 'IN_PROGRESS', lease_owner = $3, runner_id = $2, attempts = attempts + 1,
-            lease_expires_at = now() + make_interval(secs => $4::float8 / 1000), started_at = coalesce(started_at, now())
-      WHERE id = (
+): Promise<(ClaimedRequest & { app: ClaimedApp }) | undefined> {
+  const rows = await q.query<ClaimedRequest & { app_name: string; app_environment: string; app_scaling: AppRow["scaling"] }>(
+    `UPDATE requests SET status = 'IN_PROGRESS', lease_owner = $3, runner_id = $2, attempts = requests.attempts + 1,
+            lease_expires_at = now() + make_interval(secs => $4::float8 / 1000), started_at = coalesce(requests.started_at, now())
+       FROM apps a
+      WHERE requests.id = (
         SELECT id FROM requests
          WHERE app_id = $1 AND status = 'IN_QUEUE' AND NOT (excluded_runners ? $2)
            AND (start_deadline IS NULL OR start_deadline > now())
          ORDER BY created_at, id
          LIMIT 1
          FOR UPDATE SKIP LOCKED)
-      RETURNING id, app_id, owner, alias, path, payload, payload_ref, content_type, caller, no_retry, attempts, created_at`,
-    [appId, runnerId, owner, leaseMs],
+        AND a.id = $1 AND a.current_revision = $5
+      RETURNING requests.id, requests.app_id, requests.owner, requests.alias, requests.path, requests.payload, requests.payload_ref,
+                requests.content_type, requests.caller, requests.no_retry, requests.attempts, requests.created_at,
+                a.name AS app_name, a.environment AS app_environment, a.scaling AS app_scaling`,
+    [appId, runnerId, owner, leaseMs, revisionId],
   );
-  return rows[0];
+  const r = rows[0];
+  if (!r) return undefined;
+  const { app_name, app_environment, app_scaling, ...row } = r;
+  return { ...row, app: { name: app_name, environment: app_environment, scaling: app_scaling } };
 }
 
 /** Renews this process's leases; returns the ids whose cancellation was asked for. */
@@ -224,36 +404,47 @@ export async function completeWaiting(q: Queryable, id: string, c: Omit<Completi
 
 /** Puts a held request back in the queue to be retried on another runner. */
 export async function requeue(q: Queryable, id: string, owner: string, failedRunner: string, logs: QueueLog[]): Promise<boolean> {
-  const rows = await q.query(
+  const rows = await q.query<{ app_id: string }>(
     `UPDATE requests SET status = 'IN_QUEUE', lease_owner = NULL, lease_expires_at = NULL, runner_id = NULL,
             excluded_runners = excluded_runners || jsonb_build_array($3::text), logs = logs || $4::jsonb
-      WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS' RETURNING id`,
+      WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS' RETURNING app_id`,
     [id, owner, failedRunner, JSON.stringify(logs)],
   );
+  await requeued(q, rows);
   return rows.length > 0;
+}
+
+/** Announces requests put back in the queue: to this process's dispatcher, and to the others (NOTIFY). */
+async function requeued(q: Queryable, rows: readonly { app_id: string }[]): Promise<void> {
+  if (rows.length === 0) return;
+  const apps = rows.map((r) => r.app_id);
+  await notifyOthers(q, apps);
+  announce(q, apps);
 }
 
 /** Requests whose holder vanished (lease expired) go back to the queue. */
 export async function requeueExpired(q: Queryable): Promise<string[]> {
-  const rows = await q.query<{ id: string }>(
+  const rows = await q.query<{ id: string; app_id: string }>(
     `UPDATE requests SET status = 'IN_QUEUE', lease_owner = NULL, lease_expires_at = NULL,
             excluded_runners = CASE WHEN runner_id IS NULL THEN excluded_runners ELSE excluded_runners || jsonb_build_array(runner_id) END,
             runner_id = NULL
-      WHERE status = 'IN_PROGRESS' AND lease_expires_at < now() RETURNING id`,
+      WHERE status = 'IN_PROGRESS' AND lease_expires_at < now() RETURNING id, app_id`,
   );
+  await requeued(q, rows);
   return rows.map((r) => r.id);
 }
 
 /** Requeues at once what dead processes of this host held (no need to wait for their leases). */
 export async function requeueOwners(q: Queryable, owners: string[]): Promise<number> {
   if (owners.length === 0) return 0;
-  const rows = await q.query(
+  const rows = await q.query<{ app_id: string }>(
     `UPDATE requests SET status = 'IN_QUEUE', lease_owner = NULL, lease_expires_at = NULL,
             excluded_runners = CASE WHEN runner_id IS NULL THEN excluded_runners ELSE excluded_runners || jsonb_build_array(runner_id) END,
             runner_id = NULL
-      WHERE status = 'IN_PROGRESS' AND lease_owner = ANY($1::text[]) RETURNING id`,
+      WHERE status = 'IN_PROGRESS' AND lease_owner = ANY($1::text[]) RETURNING app_id`,
     [owners],
   );
+  await requeued(q, rows);
   return rows.length;
 }
 
