@@ -23,6 +23,7 @@ import { RequirementsError } from "../src/model/requirements";
 import { readClassSettings, resolveCodeValues, type CodeValues } from "../src/model/classSettings";
 import { logDeployCheck } from "../src/check/logCheck";
 import { AppAlias } from "./AppAlias";
+import { buildAppImage, planImage, type ImagePlan } from "./AppImage";
 import { Revision } from "./Revision";
 import { Strategy } from "./Strategy";
 import { resolveConnection, type PlatformConnection } from "./connection";
@@ -72,6 +73,22 @@ export class FalApp extends pulumi.ComponentResource {
     const connection = resolveConnection(args.platform);
     const files = collectAppFiles(settings.sourceDir);
     const noCache = args.noCache ?? false;
+    // An image app (docs/images.md): the tag is the content hash, known before anything is built.
+    let imagePlan: ImagePlan | undefined;
+    if (args.image && !args.pinRevision) {
+      try {
+        imagePlan = planImage({
+          spec: args.image,
+          appName: settings.appName,
+          sourceDir: settings.sourceDir,
+          files,
+          requirements: settings.codeSettings.requirements,
+          registry: args.image.registry ?? new pulumi.Config("falplane").get("imageRegistry"),
+        });
+      } catch (err) {
+        throw new pulumi.RunError(`FalApp '${name}': ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
 
     this.deployCheck = logDeployCheck(
       this,
@@ -89,6 +106,7 @@ export class FalApp extends pulumi.ComponentResource {
         appClass: { sdk: settings.sdk, className: settings.className },
         origins: settings.origins,
         ignoredSettings: settings.ignoredSettings,
+        image: imagePlan ? { ref: imagePlan.ref, from: imagePlan.from } : undefined,
       },
       connection,
     );
@@ -108,7 +126,10 @@ export class FalApp extends pulumi.ComponentResource {
         sourceObject: settings.sourceObject,
         sourceDir: settings.sourceDir,
         files,
-        codeSettings: settings.codeSettings,
+        // An image app's revision records the pushed image, pinned by digest: a new digest is a new revision.
+        codeSettings: imagePlan
+          ? buildAppImage(`${name}-image`, imagePlan, this).apply((image) => ({ ...settings.codeSettings, image }))
+          : settings.codeSettings,
         scaling: settings.scaling,
         authMode: settings.authMode,
         message: args.message,
@@ -199,6 +220,7 @@ export function resolveSettings(name: string, args: FalAppArgs): ResolvedSetting
     scaling: args.scaling,
     requirements: args.requirements,
     pythonVersion: args.pythonVersion,
+    image: args.image,
   });
   if (!check.success) {
     const issue = check.error.issues[0];

@@ -7,10 +7,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { revisionProvider, type RevisionProps } from "../src/providers/revisionProvider";
 import type { ConnectionProps } from "../src/providers/connection";
+import type { CodeSettings } from "../src/model/catalog";
 import type { ResolvedConnection } from "./connection";
 
 /** What a Revision is made of: the provider's props, with the connection resolved and provenance optional. */
-export interface RevisionArgs extends Omit<RevisionProps, keyof ConnectionProps | "message" | "annotations" | "progressUrn"> {
+export interface RevisionArgs extends Omit<RevisionProps, keyof ConnectionProps | "message" | "annotations" | "progressUrn" | "codeSettings"> {
+  /** Code-specific settings; an image app's carry the image reference, known once the image is pushed. */
+  readonly codeSettings: pulumi.Input<CodeSettings>;
   /** This resource's URN (pulumi.createUrn), so build progress shows under it. Default: progress is not shown. */
   readonly progressUrn?: pulumi.Input<string>;
   /** Provenance note. Default "". */

@@ -79,6 +79,15 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
     }
   }
 
+  // ---- image: the planned tag (the content hash) against the live revision's, digest left out
+  const liveImage = liveRev?.code_settings?.image?.split("@")[0];
+  const plannedImage = plan.image?.ref;
+  if (plannedImage && (first || !liveRev)) {
+    rows.push({ setting: "image", production: first ? NOT_APPLICABLE : "unknown", afterDeploy: plannedImage, note: first ? "" : NOTE_LIVE_UNKNOWN });
+  } else if (liveRev && liveImage !== plannedImage) {
+    rows.push({ setting: "image", production: liveImage ?? "none", afterDeploy: plannedImage ?? "none", note: NOTE_NEW_REVISION });
+  }
+
   // ---- auth
   if (first || app!.auth_mode !== plan.authMode) {
     rows.push({ setting: "Auth mode", production: first ? NOT_APPLICABLE : app!.auth_mode, afterDeploy: plan.authMode, note: withOrigin("", origin("auth_mode")) });
@@ -124,6 +133,7 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
     !liveRev ||
     changed!.length > 0 ||
     liveRev.source_object !== plan.sourceObject ||
+    liveImage !== plannedImage ||
     // A field the live revision lacks (it predates the field) differs too: the Revision's own diff
     // compares the stored settings as they are, so `up` makes a new revision then.
     CODE_SETTING_KEYS.some(
@@ -143,6 +153,7 @@ export function computeDeployCheck(plan: PlannedDeploy, live: LiveState): Deploy
     buildCache: buildCacheLabel(plan.noCache, live.build),
     appClass: plan.appClass ? `${plan.appClass.className} (${plan.appClass.sdk}.App)` : undefined,
     ignoredSettings: plan.ignoredSettings ?? [],
+    image: plan.image ? `${plan.image.ref} (from ${plan.image.from})` : undefined,
     newRevision,
     rows,
   };

@@ -18,6 +18,7 @@ export function renderDeployCheck(check: DeployCheck): string {
     `Target: ${check.appName} (env: ${check.environment})`,
     `Current revision: ${check.currentRevision ?? "none (first deployment)"}`,
     `Source object: ${check.sourceObject}`,
+    ...(check.image ? [`Image: ${check.image}`] : []),
     ...(check.appClass ? [`App class: ${check.appClass}`] : []),
     ...(check.ignoredSettings.length ? [`Not applied on this platform: ${check.ignoredSettings.join(", ")} (see docs/moving-a-fal-app.md)`] : []),
     `Auth: ${check.authCurrent ?? "n/a"} -> ${check.authNext}${check.authChanges ? AUTH_CHANGES_MARK : ""}`,

@@ -29,6 +29,8 @@ export interface PlannedDeploy {
   readonly origins?: Readonly<Record<string, string>>;
   /** Settings the class declares that this platform does not apply. Default []. */
   readonly ignoredSettings?: readonly string[];
+  /** The app's container image (docs/images.md): `repository:tag` (the content hash) and how it is made. Default: no image. */
+  readonly image?: { readonly ref: string; readonly from: string };
 }
 
 /** The live app as the platform reports it (GET /v1/apps/<name>). */
@@ -85,6 +87,8 @@ export interface DeployCheck {
   readonly appClass?: string;
   /** Class settings this platform does not apply. */
   readonly ignoredSettings: readonly string[];
+  /** `repository:tag (from Dockerfile app/Dockerfile)` of an image app; undefined without an image. */
+  readonly image?: string;
   /** Whether the deploy makes a new revision (code or code settings differ from the live revision). */
   readonly newRevision: boolean;
   readonly rows: readonly CheckRow[];

@@ -18,6 +18,7 @@ import {
   SECRET_NAME_PATTERN,
   SECRET_NAME_RULE,
   SOURCE_OBJECT_PATTERN,
+  PINNED_IMAGE_PATTERN,
   PYTHON_VERSION_PATTERN,
   SOURCE_OBJECT_RULE,
   STRATEGIES,
@@ -100,6 +101,8 @@ export const CodeSettingsBody = z.strictObject({
   num_gpus: boundedInt("num_gpus"),
   requirements,
   python_version: pythonVersion,
+  /** The app's container image, pinned by digest (`repo:tag@sha256:...`); absent for apps without one. */
+  image: z.string().max(1000).regex(PINNED_IMAGE_PATTERN, "an image reference pinned by digest: <repository>[:<tag>]@sha256:<64 hex>").optional(),
 });
 
 export const CreateEnvironmentBody = z.strictObject({ name });

@@ -9,6 +9,8 @@ import { LineCounter, parseDocument, isNode } from "yaml";
 import { z } from "zod";
 import {
   AUTH_MODES,
+  IMAGE_REF_PATTERN,
+  IMAGE_REGISTRY_PATTERN,
   MACHINE_TYPE_NAMES,
   NAME_PATTERN,
   PYTHON_VERSION_PATTERN,
@@ -72,6 +74,37 @@ const machineType = z.enum(MACHINE_TYPE_NAMES as [string, ...string[]], {
   error: (iss) => `unknown machine type ${JSON.stringify(iss.input)}; allowed: ${MACHINE_TYPE_NAMES.join(", ")}`,
 });
 
+/**
+ * The app as a container image (docs/images.md), built with BuildKit through
+ * `@pulumi/docker-build` and pushed under a tag that is the content hash of
+ * what goes into it. Either a Dockerfile (default: `Dockerfile` in the app's
+ * root) or `baseImage` plus the app's requirements. Default: no image (the
+ * app runs from its files, as every app without this field).
+ */
+export const ImageSpec = z
+  .strictObject({
+    /** Dockerfile, relative to the project. Default: `Dockerfile` in the app's root (with no baseImage). */
+    dockerfile: z.string().superRefine((p, ctx) => {
+      const problem = rootProblem(p);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }).optional(),
+    /** Build context directory, relative to the project. Default: the app's root. */
+    context: z.string().superRefine((p, ctx) => {
+      const problem = rootProblem(p);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }).optional(),
+    /** Instead of a Dockerfile: this image plus the app's files and requirements (pip install). Default: none. */
+    baseImage: z.string().max(1000).regex(IMAGE_REF_PATTERN, { message: "must be an image reference such as registry.internal:5000/python:3.11" }).optional(),
+    /** Build arguments (`ARG` values) of the Dockerfile. Default {}. */
+    buildArgs: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "must be an ARG name" }), z.string().max(10000)).optional(),
+    /** Registry and path the image is pushed to (`host[:port]/path`); the repository is `<registry>/<app name>`. Default: stack config `falplane:imageRegistry`. */
+    registry: z.string().max(500).regex(IMAGE_REGISTRY_PATTERN, { message: "must be host[:port]/path without a tag, e.g. registry.internal:5000/ml" }).optional(),
+  })
+  .refine((i) => !(i.baseImage && (i.dockerfile || i.context)), {
+    message: "set either baseImage or dockerfile/context, not both",
+    path: ["baseImage"],
+  });
+
 export const AppSpec = z
   .strictObject({
     /** `path/to/file.py::ClassName`, relative to the infra repo root (the Pulumi program's directory). */
@@ -134,6 +167,8 @@ export const AppSpec = z
     forceRollout: z.boolean().optional(),
     /** Keep at most this many revisions (the active one included); older inactive ones are deleted. Default: keep all. */
     revisionHistoryLimit: bounded("revision_history_limit").optional(),
+    /** Build and push a container image of the app; the revision records its digest (docs/images.md). Default: no image. */
+    image: ImageSpec.optional(),
   })
   .refine((a) => !(a.machineType && a.machineTypes), {
     message: "set either machineType or machineTypes, not both",
@@ -171,6 +206,7 @@ export const StackSpec = z.strictObject({
 export type AppSpec = z.infer<typeof AppSpec>;
 export type StackSpec = z.infer<typeof StackSpec>;
 export type ScalingSpec = z.infer<typeof ScalingSpec>;
+export type ImageSpec = z.infer<typeof ImageSpec>;
 
 /**
  * A spec's fields as TypeScript code passes them (FalApp's args): each field

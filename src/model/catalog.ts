@@ -77,6 +77,13 @@ export interface CodeSettings {
   readonly requirements: readonly string[];
   /** Python version of the environment (`3.11`); null: the platform's own. */
   readonly python_version: string | null;
+  /**
+   * The app's container image pinned by digest, `<repository>:<tag>@sha256:<digest>`
+   * (docs/images.md), for backends that run images (Kubernetes). Absent: the
+   * app has no image (the local backend runs every app from its files).
+   * Not in CODE_SETTINGS_DEFAULTS, so revisions without one keep their content hash.
+   */
+  readonly image?: string;
 }
 
 export const RUNTIME_SCALING_DEFAULTS: RuntimeScaling = {
@@ -147,6 +154,13 @@ export function boundedInt(field: BoundedField, withValue = true) {
   // abort: one value, one message (1e300 is neither a safe integer nor under the maximum).
   return z.number({ error }).int({ error, abort: true }).min(b.min, { error, abort: true }).max(b.max, { error });
 }
+
+/** A container image reference: `host[:port]/path[:tag][@sha256:<digest>]`, lowercase (`python:3.11`, `registry.internal:5000/ml/app:v1`). */
+export const IMAGE_REF_PATTERN = /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:\w[\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
+/** Where image apps are pushed: `host[:port]/path`, no tag. */
+export const IMAGE_REGISTRY_PATTERN = /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/;
+/** A revision's image: a reference pinned by its digest, so the revision stays immutable. */
+export const PINNED_IMAGE_PATTERN = /^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:\w[\w.-]{0,127})?@sha256:[0-9a-f]{64}$/;
 
 /** `3`, `3.11`, `3.11.7`: what pythonVersion may say. */
 export const PYTHON_VERSION_PATTERN = /^3(\.\d{1,2}){0,2}$/;

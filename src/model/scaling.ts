@@ -69,7 +69,9 @@ export function withRuntimeDefaults(s: Partial<RuntimeScaling> | null | undefine
 
 /** Code settings with the default for each one missing (a revision made before the setting existed). */
 export function withCodeDefaults(s: Partial<CodeSettings> | null | undefined): CodeSettings {
-  return Object.fromEntries(CODE_SETTING_KEYS.map((k) => [k, s?.[k] ?? CODE_SETTINGS_DEFAULTS[k]])) as unknown as CodeSettings;
+  const settings = Object.fromEntries(CODE_SETTING_KEYS.map((k) => [k, s?.[k] ?? CODE_SETTINGS_DEFAULTS[k]])) as unknown as CodeSettings;
+  // The image has no default: an app without one has no key at all (docs/images.md).
+  return s?.image ? { ...settings, image: s.image } : settings;
 }
 
 // ---- camelCase (app spec, FalApp, falctl options) ↔ snake_case (platform)
