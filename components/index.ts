@@ -5,4 +5,5 @@ export { Revision, type RevisionArgs } from "./Revision";
 export { Environment, type EnvironmentArgs } from "./Environment";
 export { Secret, type SecretArgs } from "./Secret";
 export { Strategy } from "./Strategy";
+export { Platform, type PlatformArgs, type PlatformResources } from "./Platform";
 export { resolveConnection, type PlatformConnection, type ResolvedConnection } from "./connection";

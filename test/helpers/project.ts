@@ -6,7 +6,7 @@
  */
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -36,12 +36,21 @@ export function engineDir(): string {
 }
 
 export async function createTestProject(opts: {
-  platformUrl: string;
-  apiKey: string;
+  /** Stack config `falplane:url`; not set when undefined. */
+  platformUrl?: string;
+  /** Secret stack config `falplane:apiKey`; not set when undefined. */
+  apiKey?: string;
   stackName?: string;
-  spec: string;
+  /** The stack's app spec (stacks/apps.<stack>.yaml); not written when undefined. */
+  spec?: string;
   /** Directory copied into the project as `app/`. Default examples/text-to-ascii. */
   appSource?: string;
+  /** Module the project's index.ts re-exports (the program). Default the repo's infra program, index.ts. */
+  program?: string;
+  /** Folders put on PATH before the engine's: provider plugins such as pulumi-resource-kubernetes. Default none. */
+  pluginDirs?: string[];
+  /** More environment variables for the engine and the program. Default none. */
+  env?: Record<string, string>;
 }): Promise<TestProject> {
   const dir = mkdtempSync(join(tmpdir(), "falplane-proj-"));
   const stateDir = join(dir, ".state");
@@ -62,12 +71,12 @@ export async function createTestProject(opts: {
     ].join("\n"),
   );
   writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ extends: join(REPO, "tsconfig.pulumi.json") }));
-  writeFileSync(join(dir, "index.ts"), `export * from ${JSON.stringify(join(REPO, "index"))};\n`);
+  writeFileSync(join(dir, "index.ts"), `export * from ${JSON.stringify(opts.program ?? join(REPO, "index"))};\n`);
   const appDir = join(dir, "app");
   cpSync(opts.appSource ?? join(REPO, "examples", "text-to-ascii"), appDir, { recursive: true });
   const stackName = opts.stackName ?? "staging";
   const writeSpec = (yaml: string) => writeFileSync(join(dir, "stacks", `apps.${stackName}.yaml`), yaml);
-  writeSpec(opts.spec);
+  if (opts.spec !== undefined) writeSpec(opts.spec);
 
   const engine = engineDir();
   const env = engineEnv(engine, {
@@ -75,6 +84,8 @@ export async function createTestProject(opts: {
     PULUMI_HOME: join(dir, ".pulumi-home"),
     PULUMI_BACKEND_URL: `file://${stateDir}`,
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+    ...(opts.pluginDirs ? { PATH: [...opts.pluginDirs, engine, process.env.PATH ?? ""].join(delimiter) } : {}),
+    ...opts.env,
   });
   const ws = await LocalWorkspace.create({
     workDir: dir,
@@ -83,8 +94,8 @@ export async function createTestProject(opts: {
     pulumiCommand: await PulumiCommand.get({ root: dirname(engine) }),
   });
   const stack = await Stack.create(stackName, ws);
-  await stack.setConfig("falplane:url", { value: opts.platformUrl });
-  await stack.setConfig("falplane:apiKey", { value: opts.apiKey, secret: true });
+  if (opts.platformUrl !== undefined) await stack.setConfig("falplane:url", { value: opts.platformUrl });
+  if (opts.apiKey !== undefined) await stack.setConfig("falplane:apiKey", { value: opts.apiKey, secret: true });
 
   return {
     dir,
