@@ -4,9 +4,10 @@
  * (the Platform component, components/Platform.ts) drives. No registry ships
  * its binary and the Go module proxy refuses its module
  * (github.com/pulumi/pulumi-kubernetes/provider/v4 is 403), so it is built
- * from the provider's source at tag v4.32.0, kept in this repository as
- * tools/pulumi-kubernetes/provider-v4.32.0.tar.gz (tools/pulumi-kubernetes/README.md
- * says what it holds), with our go.mod and go.sum (Pulumi v3.259.0, the
+ * from the provider's source at tag v4.32.0, taken from a git directory holding
+ * that tag (FALPLANE_PULUMI_KUBERNETES_GIT, or a snapshot fetched onto the machine;
+ * upstream's code is not copied into this repository; tools/pulumi-kubernetes/README.md),
+ * with our go.mod and go.sum (Pulumi v3.259.0, the
  * engine's version) and two one-line API fixes. Its schema.json, too large
  * for the source snapshot, is regenerated from the Kubernetes OpenAPI specs of
  * k8s.io/kubernetes modules on the Go proxy.
@@ -36,7 +37,8 @@ const HOME = process.env.FALPLANE_PULUMI_KUBERNETES_CACHE || join(homedir(), ".c
 const PULUMI_KUBERNETES_BIN_DIR = join(HOME, "bin");
 const PLUGIN = "pulumi-resource-kubernetes";
 const TOOLS = join(ROOT, "tools", "pulumi-kubernetes");
-const ARCHIVE = join(TOOLS, `provider-v${PULUMI_KUBERNETES_VERSION}.tar.gz`);
+/** Git directories a snapshot of github.com/pulumi/pulumi-kubernetes may sit in on these machines (the `fetch` tool's mirror). */
+const MIRROR_GIT_DIRS = ["/work/.mirror/pulumi+pulumi-kubernetes/repo"];
 const LOG_DIR = join(homedir(), ".cache", "falplane", "logs");
 /** The main OpenAPI spec, and the older ones pulumi-gen-kubernetes merges for deprecated kinds (else it fetches them from GitHub). */
 const OPENAPI_MAIN = "1.36.1";
@@ -125,8 +127,21 @@ async function prepareSource(src) {
     if (!existsSync(join(from, "provider", "go.mod"))) throw new Error(`FALPLANE_PULUMI_KUBERNETES_SRC=${from} has no provider/go.mod (a checkout of github.com/pulumi/pulumi-kubernetes at v${PULUMI_KUBERNETES_VERSION} is needed)`);
     cpSync(join(from, "provider"), join(src, "provider"), { recursive: true });
   } else {
-    if (!existsSync(ARCHIVE)) throw new Error(`${ARCHIVE} is missing (the provider's source); set FALPLANE_PULUMI_KUBERNETES_SRC to a checkout of github.com/pulumi/pulumi-kubernetes at v${PULUMI_KUBERNETES_VERSION}`);
-    await runLogged("unpacking the provider's source", "tar", ["-xzf", ARCHIVE, "-C", src], { cwd: src, env: process.env, logName: "pulumi-kubernetes-unpack" });
+    // The provider's source is not kept in this repository (it is upstream's code): it comes
+    // from a git directory that holds the tag, e.g. a snapshot fetched onto this machine.
+    const git = [process.env.FALPLANE_PULUMI_KUBERNETES_GIT, ...MIRROR_GIT_DIRS].find((d) => d && existsSync(join(d, "HEAD")));
+    if (!git) {
+      throw new Error(
+        `the source of github.com/pulumi/pulumi-kubernetes at v${PULUMI_KUBERNETES_VERSION} is needed to build ${PLUGIN} (the Go module proxy refuses it): ` +
+          `set FALPLANE_PULUMI_KUBERNETES_SRC to a checkout of it, or FALPLANE_PULUMI_KUBERNETES_GIT to a git directory holding the tag v${PULUMI_KUBERNETES_VERSION} (looked in ${MIRROR_GIT_DIRS.join(", ")})`,
+      );
+    }
+    await runLogged(
+      `taking the provider's source at v${PULUMI_KUBERNETES_VERSION} from ${git}`,
+      "sh",
+      ["-c", `git --git-dir="$0" archive "v$1" provider LICENSE | tar -x -C "$2"`, git, PULUMI_KUBERNETES_VERSION, src],
+      { cwd: src, env: process.env, logName: "pulumi-kubernetes-unpack" },
+    );
   }
   const provider = join(src, "provider");
   copyFileSync(join(TOOLS, "provider.go.mod"), join(provider, "go.mod"));
