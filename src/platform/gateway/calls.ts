@@ -30,7 +30,8 @@ import type { ResolveCache } from "./resolveCache";
 import type { UsageRecorder } from "./usage";
 import { checkWebhookUrl, type WebhookPolicy } from "../queue/webhookTarget";
 import { loadBody, storeBody, type PayloadStore } from "../store/payloadStore";
-import { checkOwnerQuota, isExpired, type RequestLimits } from "./limits";
+import { isExpired, type RequestLimits } from "./limits";
+import { addedToQuota, checkSubmitQuota } from "../queue/ownerQuota";
 
 export interface GatewayCall {
   readonly method: string;
@@ -78,7 +79,8 @@ export interface GatewayDeps {
 const FORWARDED = ["content-type", "accept", "user-agent"];
 const REQUEST_PATH = /^\/requests\/([^/]+)(\/status|\/cancel)?\/?$/;
 
-async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow> {
+/** The call's app with a deployed revision, the caller allowed to call it; else the gateway's 404 / 401 / 403. */
+export async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<AppRow> {
   const { app: name, environment } = parseAliasName(call.alias);
   const app = await deps.cache.app(call.owner, name, environment);
   if (!app || !app.current_revision) throw new PlatformError(404, "not_found", `no deployed app '${call.owner}/${call.alias}'`);
@@ -278,11 +280,14 @@ async function submit(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnsw
   const id = randomUUID();
   const contentType = typeof call.headers["content-type"] === "string" ? call.headers["content-type"] : "application/json";
   const body = call.body.length > 0 ? call.body : Buffer.from("{}");
-  await checkOwnerQuota(deps.db, call.owner, body.length, deps.limits);
+  // An exact count only when the owner's last one is over a second old or near a limit (queue/ownerQuota.ts).
+  await checkSubmitQuota(deps.db, call.owner, body.length, deps.limits);
   // Stored before the 2xx: from here on the request is answered, retried or reported failed.
   // A big body goes to the payload store first, then the row that points to it.
   const payload = await storeBody(deps.payloads, id, "payload", body);
-  await qs.insertRequest(deps.db, {
+  // The insert says where the request went (claimed at once by a runner here, or queued
+  // behind how many): no statement after it before the answer.
+  const stored = await qs.insertRequest(deps.db, {
     id,
     appId: app.id,
     owner: call.owner,
@@ -298,12 +303,14 @@ async function submit(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnsw
     if (payload.ref) await deps.payloads.delete([id]).catch(() => undefined);
     throw err;
   });
-  deps.dispatcher.kick();
-  const row = (await qs.getRequestStatus(deps.db, id))!;
+  addedToQuota(deps.db, call.owner, body.length, stored.status === "IN_QUEUE");
+  // A queued request has already woken this process's dispatcher (queueStore.onQueued); a claimed one needs no pass.
+  if (stored.status === "IN_QUEUE") deps.dispatcher.kick();
   return {
     status: 200,
     headers: { "x-fal-request-id": id },
-    body: { request_id: id, gateway_request_id: id, ...urls(call, id), status: "IN_QUEUE", queue_position: await qs.queuePosition(deps.db, row) },
+    // IN_QUEUE even when a runner took it in the insert, as before (fal answers a submit with IN_QUEUE).
+    body: { request_id: id, gateway_request_id: id, ...urls(call, id), status: "IN_QUEUE", queue_position: stored.queuePosition },
   };
 }
 

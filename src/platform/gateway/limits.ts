@@ -29,8 +29,9 @@ export const DEFAULT_LIMITS: RequestLimits = {
 /**
  * Refuses a submit that would take the owner over a quota. Counted, not
  * reserved: concurrent submits may overshoot by what they carry together.
+ * Returns the usage it counted (queue/ownerQuota.ts caches it for submits).
  */
-export async function checkOwnerQuota(q: Queryable, owner: string, bodyBytes: number, limits: RequestLimits): Promise<void> {
+export async function checkOwnerQuota(q: Queryable, owner: string, bodyBytes: number, limits: RequestLimits): Promise<{ bytes: number; waiting: number }> {
   const usage = await ownerUsage(q, owner);
   if (usage.waiting >= limits.ownerQueueLimit) {
     throw new PlatformError(
@@ -49,6 +50,7 @@ export async function checkOwnerQuota(q: Queryable, owner: string, bodyBytes: nu
       { limit: limits.ownerStorageQuotaBytes, used: usage.bytes },
     );
   }
+  return usage;
 }
 
 /** True when a completed request is past retention (answered as gone even before the clean-up runs). */

@@ -12,13 +12,16 @@
  *    connection (the runner stops the generator) and frees the lease at once.
  *  - statusStream: a queued request's status as server-sent events
  *    (`.../requests/<id>/status/stream`, the client's subscribe with
- *    mode "streaming"), an event per change, ending after COMPLETED.
+ *    mode "streaming"), an event per change, ending after COMPLETED. It
+ *    wakes when this process claims, completes or requeues the request
+ *    (queueStore.watchRequest) and polls the store as the fallback for what
+ *    other processes on the same PostgreSQL do (waitForChange).
  */
 import { Readable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import { streamFromRunner, type RunnerStream } from "../runners";
 import { PlatformError } from "../errors";
-import { openCall, runnerHeaders, status, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
+import * as qs from "../store/queueStore";
+import { openCall, resolveApp, runnerHeaders, status, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
 
 /** An answer whose body is sent as it is read. */
 export interface GatewayStream extends GatewayAnswer {
@@ -28,8 +31,15 @@ export interface GatewayStream extends GatewayAnswer {
 /** What proxies between the caller and the gateway must not buffer or cache. */
 const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" };
 const STATUS_STREAM_PATH = /^\/requests\/([^/]+)\/status\/stream\/?$/;
-/** How often the status stream looks at the request (a poll of the store; fine for now). */
+/**
+ * How often the status stream reads the request when a change may come
+ * unannounced: one made by another process on the same PostgreSQL, or new
+ * live logs (with `logs=1`); also the least gap between two reads for a
+ * waiting request's queue position, however often its app's other requests move.
+ */
 const STATUS_POLL_MS = 100;
+/** The safety-net read while every change to the request comes with an in-process notice. */
+const STATUS_SAFETY_MS = 1000;
 /** A comment line this often keeps idle intermediaries from closing a quiet status stream. */
 const KEEP_ALIVE_MS = 10_000;
 
@@ -99,13 +109,73 @@ export async function streamCall(deps: GatewayDeps, call: GatewayCall): Promise<
  * event's logs to what it already has.
  */
 export async function statusStream(deps: GatewayDeps, call: GatewayCall, id: string): Promise<GatewayStream> {
-  // A request that does not exist (or is not this app's) is an ordinary 404, before any event.
-  const first = await status(deps, call, id);
+  const app = await resolveApp(deps, call);
+  // Watching before the first read: no change falls between the read and the wait.
+  const changes: Changes = { own: false, app: false };
+  const unwatch = qs.watchRequest(deps.db, id, app.id, (own) => {
+    if (own) changes.own = true;
+    else changes.app = true;
+    changes.wake?.();
+  });
+  let first: GatewayAnswer;
+  try {
+    // A request that does not exist (or is not this app's) is an ordinary 404, before any event.
+    first = await status(deps, call, id);
+  } catch (err) {
+    unwatch();
+    throw err;
+  }
   const stop = new AbortController();
-  const body = Readable.from(statusEvents(deps, call, id, first, stop.signal), { objectMode: false });
-  // The caller left (the body is destroyed): stop polling now, not at the next change.
-  body.once("close", () => stop.abort());
+  const body = Readable.from(statusEvents(deps, call, id, first, changes, stop.signal), { objectMode: false });
+  // The caller left (the body is destroyed): stop waiting now, not at the next change.
+  body.once("close", () => {
+    unwatch();
+    stop.abort();
+  });
   return { status: 200, headers: SSE_HEADERS, body };
+}
+
+/** Changes to the watched request (own) or to its app's other requests (app) since the last read. */
+interface Changes {
+  own: boolean;
+  app: boolean;
+  /** Set while the stream waits. */
+  wake?: () => void;
+}
+
+/**
+ * Waits until the stream should read the request again; true when it was
+ * stopped. At once on a change to the request itself; for a waiting request
+ * on a change to its app's other requests (its position may have moved), but
+ * not sooner than STATUS_POLL_MS after the last read; else after pollMs.
+ */
+function waitForChange(changes: Changes, pollMs: number, positionMatters: boolean, lastRead: number, stop: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (stop.aborted) return resolve(true);
+    let timer: NodeJS.Timeout | undefined;
+    const done = (stopped: boolean) => {
+      clearTimeout(timer);
+      changes.wake = undefined;
+      stop.removeEventListener("abort", onStop);
+      resolve(stopped);
+    };
+    const onStop = () => done(true);
+    stop.addEventListener("abort", onStop, { once: true });
+    timer = setTimeout(() => done(false), pollMs);
+    let early = false;
+    const check = () => {
+      if (changes.own) return done(false);
+      if (changes.app && positionMatters && !early) {
+        const due = lastRead + STATUS_POLL_MS - Date.now();
+        if (due <= 0) return done(false);
+        early = true;
+        clearTimeout(timer);
+        timer = setTimeout(() => done(false), Math.min(due, pollMs));
+      }
+    };
+    changes.wake = check;
+    check();
+  });
 }
 
 interface StatusBody {
@@ -114,11 +184,19 @@ interface StatusBody {
   readonly logs?: unknown[] | null;
 }
 
-async function* statusEvents(deps: GatewayDeps, call: GatewayCall, id: string, first: GatewayAnswer, stop: AbortSignal): AsyncGenerator<string> {
+async function* statusEvents(
+  deps: GatewayDeps,
+  call: GatewayCall,
+  id: string,
+  first: GatewayAnswer,
+  changes: Changes,
+  stop: AbortSignal,
+): AsyncGenerator<string> {
   let current = first.body as StatusBody;
   let logsSent = 0;
   let lastState = "";
   let lastWrite = Date.now();
+  let lastRead = Date.now();
   for (;;) {
     const state = `${current.status}:${current.queue_position ?? ""}`;
     const fresh = Array.isArray(current.logs) ? current.logs.slice(logsSent) : null;
@@ -133,8 +211,16 @@ async function* statusEvents(deps: GatewayDeps, call: GatewayCall, id: string, f
       yield ": keep-alive\n\n";
       lastWrite = Date.now();
     }
-    const aborted = await sleep(STATUS_POLL_MS, false, { signal: stop }).catch(() => true);
-    if (aborted || stop.aborted) return;
+    // Every change comes with a notice when this process holds the data (PGlite) or the request
+    // (it runs here); else other processes may move it, and only a read shows it. Live logs are read.
+    const announced = deps.db.kind === "pglite" || deps.dispatcher.liveLogs(id) !== undefined;
+    const liveLogs = current.status === "IN_PROGRESS" && Array.isArray(current.logs); // logs=1 asked for
+    const pollMs = announced && !liveLogs ? STATUS_SAFETY_MS : STATUS_POLL_MS;
+    const stopped = await waitForChange(changes, Math.min(pollMs, KEEP_ALIVE_MS - (Date.now() - lastWrite)), current.status === "IN_QUEUE", lastRead, stop);
+    if (stopped || stop.aborted) return;
+    // Cleared before the read: a change during it is seen by the next wait.
+    changes.own = changes.app = false;
+    lastRead = Date.now();
     current = (await status(deps, call, id)).body as StatusBody;
   }
 }

@@ -371,7 +371,9 @@ export class Dispatcher {
       this.held.delete(row.id);
       lease.release();
       metrics.outcomes.inc({ mode: "queue", outcome });
-      this.kick();
+      // The freed runner already claims its app's waiting work (onCapacity); a full pass only
+      // while some app may have waiting work (else the next poll's pass is soon enough).
+      if (this.mayWait.size > 0) this.kick();
     }
   }
 

@@ -157,6 +157,65 @@ function announce(q: Queryable, appIds: readonly string[]): void {
   }
 }
 
+/**
+ * Request-change notices, in this process: a request claimed, completed or
+ * put back in the queue by a statement of this process through `db` calls
+ * the watchers of that request (own = true) and of its app (own = false: a
+ * waiting request's queue position may have moved). The status stream waits
+ * on them instead of polling; a change made by another process on the same
+ * PostgreSQL sends none, so watchers still poll for those.
+ */
+export type RequestWatcher = (own: boolean) => void;
+
+interface Watchers {
+  readonly byRequest: Map<string, Set<RequestWatcher>>;
+  readonly byApp: Map<string, Set<RequestWatcher>>;
+}
+const watchers = new WeakMap<Queryable, Watchers>();
+
+function addTo(map: Map<string, Set<RequestWatcher>>, key: string, fn: RequestWatcher): () => void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(fn);
+  return () => {
+    set.delete(fn);
+    if (set.size === 0 && map.get(key) === set) map.delete(key);
+  };
+}
+
+/** Calls fn on each change this process makes to request `id` (own) or to another request of its app; returns the unsubscribe. */
+export function watchRequest(db: Queryable, id: string, appId: string, fn: RequestWatcher): () => void {
+  let w = watchers.get(db);
+  if (!w) watchers.set(db, (w = { byRequest: new Map(), byApp: new Map() }));
+  const offRequest = addTo(w.byRequest, id, fn);
+  const offApp = addTo(w.byApp, appId, fn);
+  return () => {
+    offRequest();
+    offApp();
+  };
+}
+
+function changed(q: Queryable, rows: readonly { id: string; app_id: string }[]): void {
+  const w = watchers.get(q);
+  if (!w || rows.length === 0) return;
+  // On a later tick: a woken watcher's query must not go before the runner write of
+  // a claim made by this statement (PGlite runs queries on this thread).
+  setImmediate(() => {
+    for (const r of rows) {
+      for (const fn of w.byRequest.get(r.id) ?? []) safely(fn, true);
+      for (const fn of w.byApp.get(r.app_id) ?? []) safely(fn, false);
+    }
+  });
+}
+
+function safely(fn: RequestWatcher, own: boolean): void {
+  try {
+    fn(own);
+  } catch {
+    // A watcher's failure is its own.
+  }
+}
+
 /** NOTIFY the other processes (PostgreSQL only; delivered when the statement's transaction commits). */
 async function notifyOthers(q: Queryable, appIds: readonly string[]): Promise<void> {
   if (!isPostgres(q) || appIds.length === 0) return;
@@ -165,49 +224,68 @@ async function notifyOthers(q: Queryable, appIds: readonly string[]): Promise<vo
     .catch(() => undefined); // Only a wake-up: the others' polling still finds the request.
 }
 
-export async function insertRequest(q: Queryable, r: NewRequest): Promise<void> {
+/**
+ * Where a stored request went: claimed in its insert by a runner of this
+ * process (IN_PROGRESS, nothing of its app waited before it: position 0), or
+ * queued behind `queuePosition` waiting requests of its app (counted by the
+ * insert itself, in the snapshot it inserted in).
+ */
+export interface Inserted {
+  readonly status: "IN_QUEUE" | "IN_PROGRESS";
+  readonly queuePosition: number;
+}
+
+export async function insertRequest(q: Queryable, r: NewRequest): Promise<Inserted> {
   // A request with a start deadline already passed is queued (and answered 504 by maintenance), never sent.
   const offer = r.startTimeoutS === null || r.startTimeoutS > 0 ? localNotices.get(q)?.claimer?.(r.appId) : undefined;
   if (offer) {
-    let row: (ClaimedRequest & { app: ClaimedApp }) | undefined;
+    let out: { row?: ClaimedRequest & { app: ClaimedApp }; ahead: number };
     try {
-      row = await insertClaimed(q, r, offer);
+      out = await insertClaimed(q, r, offer);
     } catch (err) {
       offer.declined();
       throw err;
     }
-    if (row) {
-      offer.claimed(row);
+    if (out.row) {
+      offer.claimed(out.row);
       // Let the request reach the runner's socket (a later tick) before the caller's next query:
       // on PGlite a query runs on this thread and would go first.
       await new Promise((res) => setImmediate(res));
-      return;
+      return { status: "IN_PROGRESS", queuePosition: 0 };
     }
     offer.declined();
     await notifyOthers(q, [r.appId]);
     announce(q, [r.appId]);
-    return;
+    return { status: "IN_QUEUE", queuePosition: out.ahead };
   }
+  // RETURNING's subquery reads the statement's snapshot, without the new row: the waiting requests ahead of it.
   const insert = `INSERT INTO requests (id, app_id, owner, alias, path, status, payload, content_type, caller, webhook_url, no_retry, start_deadline,
                            payload_ref, payload_size)
      VALUES ($1,$2,$3,$4,$5,'IN_QUEUE',$6,$7,$8,$9,$10, CASE WHEN $11::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $11::float8) END,
-             $12, $13)`;
+             $12, $13)
+     RETURNING app_id, (SELECT count(*) FROM requests w WHERE w.app_id = $2 AND w.status = 'IN_QUEUE')::float8 AS ahead`;
   const params = [r.id, r.appId, r.owner, r.alias, r.path, r.payload.inline, r.contentType, r.caller, r.webhookUrl, r.noRetry, r.startTimeoutS, r.payload.ref, r.payload.size];
+  let rows: { ahead: number }[];
   if (isPostgres(q)) {
     // The NOTIFY rides on the insert's own statement (one round trip) and is delivered when it commits.
-    await q.query(`WITH ins AS (${insert} RETURNING app_id) SELECT pg_notify($14, $15 || ':' || app_id) FROM ins`, [...params, QUEUE_CHANNEL, noticesOf(q).token]);
+    rows = await q.query<{ ahead: number }>(`WITH ins AS (${insert}) SELECT pg_notify($14, $15 || ':' || app_id), ahead FROM ins`, [...params, QUEUE_CHANNEL, noticesOf(q).token]);
   } else {
-    await q.query(insert, params);
+    rows = await q.query<{ ahead: number }>(insert, params);
   }
   announce(q, [r.appId]);
+  return { status: "IN_QUEUE", queuePosition: Number(rows[0]?.ahead ?? 0) };
 }
 
-/** Inserts the request claimed for offer's runner when it may be (see DirectClaim); else as waiting, and undefined. */
-async function insertClaimed(q: Queryable, r: NewRequest, offer: DirectClaim): Promise<(ClaimedRequest & { app: ClaimedApp }) | undefined> {
-  const rows = await q.query<{ status: RequestStatus; created_at: Date; attempts: number; app_name: string | null; app_environment: string | null; app_scaling: AppRow["scaling"] | null }>(
+/**
+ * Inserts the request claimed for offer's runner when it may be (see
+ * DirectClaim), and returns it as claimed; else as waiting, with the number
+ * of waiting requests ahead of it (counted only then).
+ */
+async function insertClaimed(q: Queryable, r: NewRequest, offer: DirectClaim): Promise<{ row?: ClaimedRequest & { app: ClaimedApp }; ahead: number }> {
+  const rows = await q.query<{ status: RequestStatus; created_at: Date; attempts: number; ahead: number; app_name: string | null; app_environment: string | null; app_scaling: AppRow["scaling"] | null }>(
     `WITH cur AS (SELECT name, environment, scaling FROM apps WHERE id = $2 AND current_revision = $14),
-          ok AS (SELECT EXISTS (SELECT 1 FROM cur)
-                        AND NOT EXISTS (SELECT 1 FROM requests WHERE app_id = $2 AND status = 'IN_QUEUE') AS ok),
+          waiting AS (SELECT EXISTS (SELECT 1 FROM requests WHERE app_id = $2 AND status = 'IN_QUEUE') AS queued),
+          ok AS (SELECT EXISTS (SELECT 1 FROM cur) AND NOT waiting.queued AS ok, waiting.queued FROM waiting),
           ins AS (
        INSERT INTO requests (id, app_id, owner, alias, path, status, payload, content_type, caller, webhook_url, no_retry, start_deadline,
                              payload_ref, payload_size, lease_owner, runner_id, attempts, lease_expires_at, started_at)
@@ -217,27 +295,32 @@ async function insertClaimed(q: Queryable, r: NewRequest, offer: DirectClaim): P
               CASE WHEN ok.ok THEN now() + make_interval(secs => $17::float8 / 1000) END, CASE WHEN ok.ok THEN now() END
          FROM ok
        RETURNING status, created_at, attempts)
-     SELECT ins.status, ins.created_at, ins.attempts, cur.name AS app_name, cur.environment AS app_environment, cur.scaling AS app_scaling
+     SELECT ins.status, ins.created_at, ins.attempts, cur.name AS app_name, cur.environment AS app_environment, cur.scaling AS app_scaling,
+            CASE WHEN (SELECT queued FROM ok) THEN (SELECT count(*) FROM requests WHERE app_id = $2 AND status = 'IN_QUEUE') ELSE 0 END::float8 AS ahead
        FROM ins LEFT JOIN cur ON true`,
     [r.id, r.appId, r.owner, r.alias, r.path, r.payload.inline, r.contentType, r.caller, r.webhookUrl, r.noRetry, r.startTimeoutS, r.payload.ref, r.payload.size,
      offer.revisionId, offer.owner, offer.runnerId, offer.leaseMs],
   );
   const row = rows[0];
-  if (!row || row.status !== "IN_PROGRESS" || row.app_name === null) return undefined;
+  if (!row) return { ahead: 0 };
+  if (row.status !== "IN_PROGRESS" || row.app_name === null) return { ahead: Number(row.ahead) };
   return {
-    id: r.id,
-    app_id: r.appId,
-    owner: r.owner,
-    alias: r.alias,
-    path: r.path,
-    payload: r.payload.inline,
-    payload_ref: r.payload.ref,
-    content_type: r.contentType,
-    caller: r.caller,
-    no_retry: r.noRetry,
-    attempts: row.attempts,
-    created_at: row.created_at,
-    app: { name: row.app_name, environment: row.app_environment ?? "", scaling: row.app_scaling! },
+    ahead: 0,
+    row: {
+      id: r.id,
+      app_id: r.appId,
+      owner: r.owner,
+      alias: r.alias,
+      path: r.path,
+      payload: r.payload.inline,
+      payload_ref: r.payload.ref,
+      content_type: r.contentType,
+      caller: r.caller,
+      no_retry: r.noRetry,
+      attempts: row.attempts,
+      created_at: row.created_at,
+      app: { name: row.app_name, environment: row.app_environment ?? "", scaling: row.app_scaling! },
+    },
   };
 }
 
@@ -348,6 +431,7 @@ export async function claimNext(
   );
   const r = rows[0];
   if (!r) return undefined;
+  changed(q, [r]);
   const { app_name, app_environment, app_scaling, ...row } = r;
   return { ...row, app: { name: app_name, environment: app_environment, scaling: app_scaling } };
 }
@@ -382,9 +466,10 @@ export async function complete(q: Queryable, id: string, owner: string, c: Compl
             logs = logs || $8::jsonb, result_ref = $9, result_size = $10,
             webhook_state = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
             webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
-      WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS' RETURNING id`,
+      WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS' RETURNING id, app_id`,
     [id, owner, c.status, c.body.inline, c.contentType, c.error ?? null, c.errorType ?? null, JSON.stringify(c.logs), c.body.ref, c.body.size],
   );
+  changed(q, rows as { id: string; app_id: string }[]);
   return rows.length > 0;
 }
 
@@ -396,18 +481,19 @@ export async function completeWaiting(q: Queryable, id: string, c: Omit<Completi
             result_ref = $7, result_size = $8,
             webhook_state = CASE WHEN webhook_url IS NULL THEN NULL ELSE 'pending' END,
             webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
-      WHERE id = $1 AND status = 'IN_QUEUE' RETURNING id`,
+      WHERE id = $1 AND status = 'IN_QUEUE' RETURNING id, app_id`,
     [id, c.status, c.body.inline, c.contentType, c.error ?? null, c.errorType ?? null, c.body.ref, c.body.size],
   );
+  changed(q, rows as { id: string; app_id: string }[]);
   return rows.length > 0;
 }
 
 /** Puts a held request back in the queue to be retried on another runner. */
 export async function requeue(q: Queryable, id: string, owner: string, failedRunner: string, logs: QueueLog[]): Promise<boolean> {
-  const rows = await q.query<{ app_id: string }>(
+  const rows = await q.query<{ id: string; app_id: string }>(
     `UPDATE requests SET status = 'IN_QUEUE', lease_owner = NULL, lease_expires_at = NULL, runner_id = NULL,
             excluded_runners = excluded_runners || jsonb_build_array($3::text), logs = logs || $4::jsonb
-      WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS' RETURNING app_id`,
+      WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS' RETURNING id, app_id`,
     [id, owner, failedRunner, JSON.stringify(logs)],
   );
   await requeued(q, rows);
@@ -415,8 +501,9 @@ export async function requeue(q: Queryable, id: string, owner: string, failedRun
 }
 
 /** Announces requests put back in the queue: to this process's dispatcher, and to the others (NOTIFY). */
-async function requeued(q: Queryable, rows: readonly { app_id: string }[]): Promise<void> {
+async function requeued(q: Queryable, rows: readonly { id: string; app_id: string }[]): Promise<void> {
   if (rows.length === 0) return;
+  changed(q, rows);
   const apps = rows.map((r) => r.app_id);
   await notifyOthers(q, apps);
   announce(q, apps);
@@ -437,11 +524,11 @@ export async function requeueExpired(q: Queryable): Promise<string[]> {
 /** Requeues at once what dead processes of this host held (no need to wait for their leases). */
 export async function requeueOwners(q: Queryable, owners: string[]): Promise<number> {
   if (owners.length === 0) return 0;
-  const rows = await q.query<{ app_id: string }>(
+  const rows = await q.query<{ id: string; app_id: string }>(
     `UPDATE requests SET status = 'IN_QUEUE', lease_owner = NULL, lease_expires_at = NULL,
             excluded_runners = CASE WHEN runner_id IS NULL THEN excluded_runners ELSE excluded_runners || jsonb_build_array(runner_id) END,
             runner_id = NULL
-      WHERE status = 'IN_PROGRESS' AND lease_owner = ANY($1::text[]) RETURNING app_id`,
+      WHERE status = 'IN_PROGRESS' AND lease_owner = ANY($1::text[]) RETURNING id, app_id`,
     [owners],
   );
   await requeued(q, rows);
