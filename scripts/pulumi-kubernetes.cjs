@@ -138,8 +138,15 @@ async function prepareSource(src) {
     }
     await runLogged(
       `taking the provider's source at v${PULUMI_KUBERNETES_VERSION} from ${git}`,
-      "sh",
-      ["-c", `git --git-dir="$0" archive "v$1" provider LICENSE | tar -x -C "$2"`, git, PULUMI_KUBERNETES_VERSION, src],
+      "bash",
+      // Snapshots lack the two largest blobs, which the build regenerates (schema.json) or replaces (terraform.json).
+      [
+        "-c",
+        `set -o pipefail; git --git-dir="$0" archive "v$1" -- provider LICENSE ':(exclude)provider/cmd/pulumi-resource-kubernetes/schema.json' ':(exclude)provider/cmd/pulumi-gen-kubernetes/terraform.json' | tar -x -C "$2"`,
+        git,
+        PULUMI_KUBERNETES_VERSION,
+        src,
+      ],
       { cwd: src, env: process.env, logName: "pulumi-kubernetes-unpack" },
     );
   }
