@@ -289,6 +289,58 @@ async function aptInstall(pkg, what, otherwise) {
 }
 let aptUpdated = false;
 
+/**
+ * BuildKit, buildx, an image registry and the docker-build provider plugin,
+ * built from Go modules into ~/.cache/falplane (scripts/image-tools.cjs):
+ * image apps are built and pushed with them (docs/images.md), and
+ * test/integration/imageApp.test.ts runs them. BuildKit's OCI worker needs
+ * runc (Debian's package) even for builds without RUN steps.
+ */
+async function imageTools() {
+  const runc = () => spawnSync("runc", ["--version"], { stdio: "ignore" }).status === 0;
+  if (!runc() && (await aptInstall("runc", "runc (BuildKit's OCI worker runs build steps with it)", "until then BuildKit does not start and the image app test fails"))) {
+    if (!runc()) fail("apt-get installed runc, but runc does not run");
+    say("runc installed");
+  }
+  const { buildImageTools } = require("./image-tools.cjs");
+  try {
+    await buildImageTools();
+  } catch (err) {
+    fail(err && err.message ? err.message : String(err));
+  }
+}
+
+/**
+ * pulumi-resource-kubernetes v4.32.0, the provider plugin of the Platform
+ * component (components/Platform.ts), built from its source in
+ * tools/pulumi-kubernetes into ~/.cache/falplane (scripts/pulumi-kubernetes.cjs):
+ * test/kubernetes/platformComponent.test.ts runs it.
+ */
+async function pulumiKubernetes() {
+  const { buildPulumiKubernetes } = require("./pulumi-kubernetes.cjs");
+  try {
+    await buildPulumiKubernetes();
+  } catch (err) {
+    fail(err && err.message ? err.message : String(err));
+  }
+}
+
+/**
+ * The Kubernetes control plane (etcd, kube-apiserver, kube-scheduler,
+ * kube-controller-manager) and kwok that the Kubernetes backend's tests
+ * (test/kubernetes/) run against: built once from Go modules by
+ * scripts/k8s.cjs into ~/.cache/falplane/k8s-<version>/bin.
+ */
+async function kubernetesControlPlane() {
+  const k8s = require("./k8s.cjs");
+  if (k8s.k8sMissing().length === 0) return;
+  try {
+    await k8s.buildK8s();
+  } catch (err) {
+    fail(err && err.message ? err.message : String(err));
+  }
+}
+
 async function main() {
   const engineOnly = process.argv.includes("--engine-only");
   const started = Date.now();
@@ -300,6 +352,9 @@ async function main() {
   if (!engineOnly) await postgres();
   if (!engineOnly) await bubblewrap();
   if (!engineOnly) await chromium();
+  if (!engineOnly) await imageTools();
+  if (!engineOnly) await pulumiKubernetes();
+  if (!engineOnly) await kubernetesControlPlane();
   say(`ready: engine v${PULUMI_VERSION} in ${dir} (${seconds(started)})`);
 }
 

@@ -15,7 +15,9 @@ import { migrate } from "./store/migrations";
 import * as repo from "./store/repo";
 import { generateKey, hashSecret } from "./keys";
 import { EnvironmentBuilder } from "./builds/builder";
-import { Autoscaler, LocalBackend, RunnerManager } from "./runners";
+import { Autoscaler, LocalBackend, RunnerManager, type RunnerBackend } from "./runners";
+// Cheap to import: the Kubernetes client itself loads only when the backend connects.
+import { KubernetesBackend, startPodReconciler, type KubernetesBackendOptions } from "./runners/kubernetes";
 import { PlatformService } from "./service";
 import { buildServer } from "./api/server";
 import { createLogger, type Logger, type LogLevel } from "./log";
@@ -94,6 +96,10 @@ export interface PlatformOptions {
   readonly runnerSharedDirs?: readonly string[];
   /** Hosts, addresses and CIDR ranges webhooks may reach although they are not public. Default none. */
   readonly webhookAllow?: readonly string[];
+  /** Where runners run: `local` (processes on this machine, the default) or `kubernetes` (Pods; docs/operations.md, "Running on Kubernetes"). */
+  readonly backend?: "local" | "kubernetes";
+  /** The Kubernetes backend's settings (kubeconfig, namespace, image, GPU-type label, ...); with backend `kubernetes`. */
+  readonly kubernetes?: KubernetesBackendOptions;
   readonly logLevel?: LogLevel;
   readonly logger?: Logger;
 }
@@ -142,7 +148,15 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   await recoverFromDeadProcesses(db, log);
 
   let dispatcher: Dispatcher | undefined;
-  const backend = new LocalBackend({
+  const kube: KubernetesBackend | undefined =
+    opts.backend === "kubernetes"
+      ? await KubernetesBackend.connect({ graceMs: opts.runnerGraceMs, log, ...opts.kubernetes }).catch(async (err) => {
+          await db.close();
+          unlock();
+          throw err;
+        })
+      : undefined;
+  const backend: RunnerBackend = kube ?? new LocalBackend({
     pythonSdkPath: PYTHON_SDK_PATH,
     machineTypes: opts.machineTypes,
     gpus: opts.gpus,
@@ -175,6 +189,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
     requestRetentionMs: opts.requestRetentionMs ?? DEFAULT_LIMITS.requestRetentionMs,
   };
   const runners = new RunnerManager({ db, backend, dataDir, hostId, region, log, graceMs: opts.runnerGraceMs, environments: builder });
+  // Runner Pods an earlier platform process left: adopted (before the autoscaler starts any) or deleted.
+  const stopReconciler = kube ? await startPodReconciler({ db, runners, backend: kube, hostId, log }) : undefined;
   const autoscaler = new Autoscaler({ db, runners, log });
   const webhooks = new WebhookDelivery({ db, policy: webhookPolicy, payloads, log, metrics, baseDelayMs: opts.webhookBaseDelayMs });
   dispatcher = new Dispatcher({ db, runners, autoscaler, webhooks, payloads, log, metrics, owner: hostId, leaseMs: opts.queueLeaseMs });
@@ -222,7 +238,11 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
       await dispatcher!.stop();
       await server.close();
       await usage.close();
+      // On Kubernetes the runner Pods stay for the next platform process to adopt.
+      await stopReconciler?.();
+      kube?.detach();
       await runners.close();
+      await kube?.close();
       await cgroups.releaseAll();
       stopCollector();
       await stopRetention();

@@ -39,6 +39,16 @@ export function registerPlatform(program: Command, cli: Cli): void {
     .option("--runner-env <names>", "comma-separated names of this process's environment variables every runner also gets (repeatable)", collectList, [])
     .option("--runner-shared-dir <dir>", "host directory every runner may read and write, e.g. a model cache (repeatable)", collect, [])
     .option("--webhook-allow <entries>", "comma-separated hosts, addresses or CIDR ranges webhooks may reach although not public (repeatable)", collectList, [])
+    .addOption(new Option("--backend <backend>", "where runners run: local (processes on this machine) or kubernetes (Pods)").choices(["local", "kubernetes"]).default(process.env.FALPLANE_BACKEND ?? "local"))
+    .option("--kubeconfig <file>", "kubeconfig of the cluster (default: in-cluster config in a Pod, else KUBECONFIG or ~/.kube/config)")
+    .option("--kube-context <name>", "kubeconfig context (default: its current context)")
+    .option("--kube-namespace <ns>", "namespace of the runner Pods (default: the platform Pod's own, the context's, else default)", process.env.FALPLANE_KUBE_NAMESPACE)
+    .addOption(new Option("--runner-namespace <ns>", "same as --kube-namespace").hideHelp())
+    .option("--kube-image <image>", "runner image for revisions without an image (Python + the falplane package; default falplane-runner:latest)", process.env.FALPLANE_KUBE_IMAGE)
+    .option("--kube-gpu-label <label>", "node label naming a node's GPU type (default falplane.dev/machine-type)")
+    .option("--kube-gpu-values <list>", "comma-separated machine type=label value pairs, e.g. GPU-H100=NVIDIA-H100-80GB-HBM3 (default: the machine type's name)")
+    .option("--kube-instance <name>", "name of this platform installation: label of its Pods, anchor ConfigMap <name>-runners (default falplane)")
+    .addOption(new Option("--kube-address <mode>", "how the gateway reaches a runner Pod: its Pod IP or a Service per runner").choices(["pod-ip", "service"]).default("pod-ip"))
     .action(async (o) => {
       // Loaded only here: every other command is a thin API client and starts fast.
       const { startPlatform } = require("../../platform/startPlatform") as typeof import("../../platform/startPlatform");
@@ -68,6 +78,20 @@ export function registerPlatform(program: Command, cli: Cli): void {
         runnerEnv: o.runnerEnv,
         runnerSharedDirs: o.runnerSharedDir,
         webhookAllow: o.webhookAllow,
+        backend: o.backend,
+        kubernetes:
+          o.backend === "kubernetes"
+            ? {
+                kubeconfig: o.kubeconfig,
+                context: o.kubeContext,
+                namespace: o.kubeNamespace ?? o.runnerNamespace,
+                image: o.kubeImage,
+                gpuTypeLabel: o.kubeGpuLabel,
+                gpuTypeValues: o.kubeGpuValues ? parsePairs(String(o.kubeGpuValues)) : undefined,
+                platform: o.kubeInstance,
+                address: o.kubeAddress,
+              }
+            : undefined,
       });
       process.stdout.write(`falplane platform listening on ${p.url} (database: ${p.db.kind})\n`);
       if (p.createdAdminKey) {
@@ -97,6 +121,17 @@ export function registerPlatform(program: Command, cli: Cli): void {
         [[info.version, info.database, info.region, info.sandbox, info.environments.count, (info.environments.bytes / 1e6).toFixed(1), info.environments.store]],
       );
     });
+}
+
+/** `a=b,c=d` → {a: "b", c: "d"}. */
+function parsePairs(list: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of list.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const i = pair.indexOf("=");
+    if (i <= 0) throw new Error(`expected machine-type=value, got ${JSON.stringify(pair)}`);
+    out[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  return out;
 }
 
 function collect(value: string, previous: string[]): string[] {
