@@ -43,6 +43,10 @@ EXIT_SETUP_FAILED = 3
 EXIT_LOAD_FAILED = 4
 EXIT_TEARDOWN_FAILED = 5
 
+# How long, and for how many requests, a cancel that arrived before its request is remembered.
+EARLY_CANCEL_S = 60.0
+EARLY_CANCEL_MAX = 1000
+
 # An idle keep-alive connection is closed after this long so abandoned
 # connections do not pin a thread forever. Clients (the platform) should use a
 # shorter idle timeout of their own so they never race this close.
@@ -116,6 +120,9 @@ class Runner:
         self.idle = threading.Condition(self.lock)  # notified when in_flight drops
         self.in_flight = 0
         self.by_request_id: dict[str, set[RequestContext]] = {}
+        # Cancels that arrived before their request (the platform marks a request running when
+        # it hands it out, so a caller's cancel can overtake the request on its way here).
+        self.early_cancels: dict[str, float] = {}
 
     def begin(self, ctx: RequestContext) -> bool:
         """Register an endpoint call; False if the runner is draining."""
@@ -125,6 +132,8 @@ class Runner:
             self.in_flight += 1
             if ctx.request_id:
                 self.by_request_id.setdefault(ctx.request_id, set()).add(ctx)
+                if self.early_cancels.pop(ctx.request_id, None) is not None:
+                    ctx.cancelled.set()
             return True
 
     def end(self, ctx: RequestContext) -> None:
@@ -139,8 +148,16 @@ class Runner:
                 self.idle.notify_all()
 
     def cancel(self, request_id: str) -> bool:
+        """Cancel the request's calls; a request not here yet is cancelled on arrival (for EARLY_CANCEL_S)."""
         with self.lock:
             peers = list(self.by_request_id.get(request_id, ()))
+            if not peers:
+                now = time.monotonic()
+                for rid, at in list(self.early_cancels.items()):
+                    if now - at > EARLY_CANCEL_S:
+                        del self.early_cancels[rid]
+                if len(self.early_cancels) < EARLY_CANCEL_MAX:
+                    self.early_cancels[request_id] = now
         for ctx in peers:
             ctx.cancelled.set()
         return bool(peers)

@@ -254,6 +254,15 @@ def test_cancel(ready: RunnerProc) -> None:
     assert ready.request("POST", "/_fal/cancel", headers={"x-fal-request-id": "job-1"})[0] == 404
 
 
+def test_a_cancel_that_overtakes_its_request_cancels_it_on_arrival(ready: RunnerProc) -> None:
+    # The platform marks a request running when it hands it out; the caller's cancel can get here first.
+    assert ready.request("POST", "/_fal/cancel", headers={"x-fal-request-id": "early-1"})[0] == 404
+    status, body, _ = ready.request("POST", "/ctx", {}, headers={"x-fal-request-id": "early-1"})
+    assert (status, body["cancelled"]) == (200, True)
+    # Remembered once: the next request with another id is not affected.
+    assert ready.request("POST", "/ctx", {}, headers={"x-fal-request-id": "later-2"})[1]["cancelled"] is False
+
+
 def test_concurrent_requests(ready: RunnerProc) -> None:
     # Five 0.5 s requests in parallel finish in ~0.5 s, not 2.5 s.
     statuses: list[int] = []
