@@ -126,8 +126,12 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   const region = opts.region ?? "local";
   if (!NAME_PATTERN.test(region)) throw new Error(`region ${JSON.stringify(region)} is not valid: use ${NAME_RULE}`);
   const webhookPolicy = new WebhookPolicy(opts.webhookAllow);
+  const onKubernetes = opts.backend === "kubernetes";
   const sandbox = selectSandbox(opts.sandbox ?? "auto");
-  const cgroups = RunnerCgroups.detect(opts.enforceResources ?? "auto", { onWarning: (message) => log.warn({ resources: "unenforced" }, message) });
+  // On Kubernetes no runner runs here (the kubelet isolates and limits Pods): no cgroups to prepare.
+  const cgroups = RunnerCgroups.detect(onKubernetes ? "off" : (opts.enforceResources ?? "auto"), {
+    onWarning: (message) => log.warn({ resources: "unenforced" }, message),
+  });
   // The data directory holds PGlite's files, blobs and payloads: nobody but the platform reads it.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // PGlite is single-process: a second platform on the same files would lose acknowledged writes.
@@ -210,7 +214,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
   dispatcher.start();
   autoscaler.start();
   const stopRetention = startRetention({ db, payloads, retentionMs: limits.requestRetentionMs, log });
-  if (sandbox.kind === "none") {
+  // The sandbox and cgroup limits are the local backend's: on Kubernetes their absence says nothing about the runners.
+  if (sandbox.kind === "none" && !onKubernetes) {
     log.warn(
       { sandbox: "none" },
       opts.sandbox === "none"
@@ -218,10 +223,22 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Running
         : "runners are not sandboxed: bubblewrap (bwrap) is missing or cannot create namespaces here; install Debian's bubblewrap package",
     );
   }
-  if (!cgroups.enforced && opts.enforceResources !== "off") {
+  if (!cgroups.enforced && opts.enforceResources !== "off" && !onKubernetes) {
     log.warn({ resources: "off" }, `machine-type CPU and memory limits are not enforced: ${cgroups.reason}`);
   }
-  log.info({ url, database: db.kind, data_dir: dataDir, machine_types: backend.machineTypes, region, sandbox: sandbox.kind, resources: cgroups.enforced ? `cgroup ${cgroups.version}` : `off (${cgroups.reason})` }, "platform listening");
+  log.info(
+    {
+      url,
+      database: db.kind,
+      data_dir: dataDir,
+      machine_types: backend.machineTypes,
+      region,
+      ...(onKubernetes
+        ? { backend: backend.name }
+        : { sandbox: sandbox.kind, resources: cgroups.enforced ? `cgroup ${cgroups.version}` : `off (${cgroups.reason})` }),
+    },
+    "platform listening",
+  );
 
   let closed = false;
   return {

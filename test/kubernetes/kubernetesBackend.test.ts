@@ -4,15 +4,18 @@
  * the kubelet of fake GPU nodes (test/helpers/kube.ts). The scheduler really
  * places the runner Pods, and refuses the one that does not fit; kwok marks a
  * placed Pod Ready (no process runs in it, so requests are served only on the
- * local backend's tests). What is tested here: placement, the scheduler's
- * reason as the PENDING reason, readiness-driven state, scale up and down,
- * regions, a Pod deleted behind the platform's back, and a platform restart
+ * local backend's tests). What is tested here: placement, GPU capacity
+ * counted per GPU type, the scheduler's reason as the PENDING reason,
+ * readiness-driven state, scale up and down, regions, preemption of an idle
+ * runner of the same GPU type (drained: its Pod deleted with the grace
+ * period), a Pod deleted behind the platform's back, and a platform restart
  * that adopts the Pods it left and deletes the ones it should not keep.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
 import type { V1Pod } from "@kubernetes/client-node";
 import { KWOK_TOLERATION, startKubeCluster, waitFor, type KubeCluster } from "../helpers/kube";
 import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
@@ -91,24 +94,54 @@ describe("Kubernetes backend", () => {
     await platform?.stop();
   });
 
-  it("the scheduler places GPU runners on nodes of their type and refuses the one that does not fit, which shows as PENDING with its reason", async () => {
-    onTestFinished(() => removeApp(platform, "h100"));
+  it("the platform says nothing about the local backend's sandbox or cgroups at start", () => {
+    const warnings = platform.logs.filter((l) => /not sandboxed|limits are not enforced/.test(String(l.msg)));
+    expect(warnings).toEqual([]);
+    const listening = platform.logs.find((l) => l.msg === "platform listening")!;
+    expect(listening.backend).toBe("kubernetes");
+    expect(listening).not.toHaveProperty("sandbox");
+    expect(listening).not.toHaveProperty("resources");
+  });
+
+  it("counts GPUs per GPU type; the scheduler places GPU runners on nodes of their type and refuses the one another workload's GPU keeps out, which shows as PENDING with its reason", async () => {
+    // Another workload (no runner of this platform) holds the GPU of h100-east: the platform does not count it, the scheduler does.
+    const foreign: V1Pod = {
+      metadata: { name: "someone-elses-h100" },
+      spec: {
+        containers: [{ name: "main", image: "other:latest", resources: { requests: { "nvidia.com/gpu": "1" }, limits: { "nvidia.com/gpu": "1" } } }],
+        nodeName: "h100-east",
+        tolerations: [KWOK_TOLERATION],
+      },
+    };
+    await cluster.core.createNamespacedPod({ namespace: NS, body: foreign });
+    onTestFinished(async () => {
+      await removeApp(platform, "h100");
+      await cluster.core.deleteNamespacedPod({ name: "someone-elses-h100", namespace: NS, gracePeriodSeconds: 0 }).catch(() => undefined);
+      await waitFor("the other workload's Pod gone", WAIT, async () => !(await cluster.core.listNamespacedPod({ namespace: NS })).items.some((p) => p.metadata?.name === "someone-elses-h100"));
+    });
     await deployWorker(platform.client, {
       name: "h100",
       scaling: { min_concurrency: 3, max_concurrency: 3, keep_alive: 300 },
       codeSettings: { machine_types: ["GPU-H100"], startup_timeout: 600 },
     });
-    const rs = await waitRunners(platform, "h100", "two ready, one PENDING with the scheduler's reason", (rs) => ready(rs).length === 2 && rs.some((r) => r.state === "PENDING" && !!r.reason));
-    const pending = rs.find((r) => r.state === "PENDING")!;
+    const rs = await waitRunners(
+      platform,
+      "h100",
+      "one ready, one PENDING with the scheduler's reason, one PENDING with the platform's",
+      (rs) =>
+        ready(rs).length === 1 &&
+        rs.some((r) => r.state === "PENDING" && /^0\/4 nodes are available/.test(r.reason ?? "")) &&
+        rs.some((r) => r.state === "PENDING" && r.reason === "waiting for 1 GPU of GPU-H100; 0 of 2 free"),
+    );
+    // The platform counts the H100 nodes' GPUs only (the A100 node's GPU is no use to this runner): two Pods, not three.
+    const pending = rs.find((r) => r.state === "PENDING" && r.reason?.startsWith("0/4"))!;
     // The scheduler's own words: both H100 nodes are full, the others are not H100 nodes.
-    expect(pending.reason).toMatch(/^0\/4 nodes are available: /);
     expect(pending.reason).toContain("2 Insufficient nvidia.com/gpu");
     expect(pending.reason).toContain("2 node(s) didn't match Pod's node affinity/selector");
 
     const pods = await runnerPods();
-    expect(pods).toHaveLength(3);
-    const placed = pods.filter((p) => p.spec?.nodeName).map((p) => p.spec!.nodeName).sort();
-    expect(placed).toEqual(["h100-east", "h100-west"]);
+    expect(pods).toHaveLength(2);
+    expect(pods.filter((p) => p.spec?.nodeName).map((p) => p.spec!.nodeName)).toEqual(["h100-west"]);
     const unplaced = pods.find((p) => !p.spec?.nodeName)!;
     expect(unplaced.metadata!.labels![LABELS.runner]).toBe(pending.runner_id);
     const c = pods[0].spec!.containers[0];
@@ -117,7 +150,7 @@ describe("Kubernetes backend", () => {
     expect(c.command).toEqual(["python", "-m", "falplane.runner", "app.py::Worker"]);
     expect(pods[0].metadata!.ownerReferences![0]).toMatchObject({ kind: "ConfigMap", name: "falplane-runners" });
 
-    // Deleting the app stops every runner, the pending one included: no Pod is left.
+    // Deleting the app stops every runner, the pending ones included: no Pod is left.
     await platform.client.deleteApp("h100");
     await waitPods("all gone", (ps) => ps.length === 0);
     expect(await platform.client.findApp("h100")).toBeUndefined();
@@ -156,6 +189,96 @@ describe("Kubernetes backend", () => {
     await waitRunners(platform, "west", "one ready", (rs) => ready(rs).length === 1);
     const [pod] = await runnerPods();
     expect(pod.spec!.nodeName).toBe("h100-west");
+  }, TEST_TIMEOUT);
+
+  it("a request for an app on a full GPU type preempts an idle runner of another app of that type (drained: its Pod deleted with the grace period), never one of another GPU type, and the scheduler places the new Pod", async () => {
+    // Every version of every runner Pod, from a watch: a deleted Pod may be gone before a list would see it terminating.
+    const versions = new Map<string, V1Pod[]>();
+    const watching = await new k8s.Watch(cluster.kc).watch(
+      `/api/v1/namespaces/${NS}/pods`,
+      { labelSelector: `${LABELS.platform}=falplane` },
+      (_type: string, pod: V1Pod) => {
+        const name = pod.metadata!.name!;
+        versions.set(name, [...(versions.get(name) ?? []), pod]);
+      },
+      () => undefined,
+    );
+    let call: Promise<unknown> | undefined;
+    onTestFinished(async () => {
+      await call;
+      watching.abort();
+      for (const app of ["a100-idler", "h100-holder", "h100-newcomer"]) if (await platform.client.findApp(app)) await platform.client.deleteApp(app);
+      await waitPods("all gone", (ps) => ps.length === 0);
+    });
+
+    // An idle A100 runner, the least recently active of all: a preemption that ignored GPU types would pick it.
+    await deployWorker(platform.client, {
+      name: "a100-idler",
+      scaling: { min_concurrency: 1, max_concurrency: 1, keep_alive: 300 },
+      codeSettings: { machine_types: ["GPU-A100"], startup_timeout: 600 },
+    });
+    await waitRunners(platform, "a100-idler", "one ready", (rs) => ready(rs).length === 1);
+    // Both H100 nodes full of idle runners of one app.
+    await deployWorker(platform.client, {
+      name: "h100-holder",
+      scaling: { min_concurrency: 2, max_concurrency: 2, keep_alive: 300 },
+      codeSettings: { machine_types: ["GPU-H100"], startup_timeout: 600 },
+    });
+    const holders = await waitRunners(platform, "h100-holder", "two ready", (rs) => ready(rs).length === 2);
+    const before = await waitPods("three Ready Pods", (ps) => ps.length === 3 && ps.every((p) => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")));
+    const idlerPod = before.find((p) => p.metadata!.labels![LABELS.app] === "a100-idler")!;
+    expect(idlerPod.spec!.nodeName).toBe("a100-east");
+    const holderPods = before.filter((p) => p.metadata!.labels![LABELS.app] === "h100-holder");
+    expect(holderPods.map((p) => p.spec!.nodeName).sort()).toEqual(["h100-east", "h100-west"]);
+    // The grace the backend sets (the platform's runner grace, 3 s in the tests), in the spec before any deletion.
+    for (const p of before) expect(p.spec!.terminationGracePeriodSeconds).toBe(3);
+
+    // Nothing keeps them any more but keep_alive: idle runners that may be preempted.
+    await platform.client.updateApp("a100-idler", "main", { scaling: { min_concurrency: 0 } });
+    await platform.client.updateApp("h100-holder", "main", { scaling: { min_concurrency: 0 } });
+    expect(ready(await platform.client.listRunners("h100-holder"))).toHaveLength(2);
+    expect(ready(await platform.client.listRunners("a100-idler"))).toHaveLength(1);
+
+    await deployWorker(platform.client, {
+      name: "h100-newcomer",
+      scaling: { min_concurrency: 0, max_concurrency: 1, keep_alive: 300, request_timeout: 60 },
+      codeSettings: { machine_types: ["GPU-H100"], startup_timeout: 600 },
+    });
+    expect(await platform.client.listRunners("h100-newcomer")).toEqual([]);
+    // A request starts its runner. kwok runs no process, so what it answers does not matter here; it ends by request_timeout at the latest.
+    call = fetch(`${platform.url}/run/local/h100-newcomer`, {
+      method: "POST",
+      headers: { authorization: `Key ${platform.key}`, "content-type": "application/json" },
+      body: "{}",
+    }).then((res) => res.text(), () => undefined);
+
+    const [newcomer] = await waitRunners(platform, "h100-newcomer", "one ready", (rs) => ready(rs).length === 1);
+    const kept = await waitRunners(platform, "h100-holder", "one runner left", (rs) => rs.length === 1);
+    const after = await waitPods(
+      "the preempted Pod gone, the newcomer's Ready",
+      (ps) => ps.length === 3 && ps.every((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")),
+    );
+
+    // One of the holder's idle runners was preempted; the A100 runner, older but of another GPU type, was not.
+    const preemptedId = holders.map((r) => r.runner_id).find((id) => id !== kept[0].runner_id)!;
+    expect(ready(await platform.client.listRunners("a100-idler")).map((r) => r.runner_id)).toHaveLength(1);
+    expect(after.find((p) => p.metadata!.labels![LABELS.app] === "a100-idler")!.metadata!.uid).toBe(idlerPod.metadata!.uid);
+    const preemptions = platform.logs.filter((l) => l.msg === "preempting an idle runner for its GPUs");
+    expect(preemptions.map((l) => l.preempted)).toEqual([preemptedId]);
+
+    // The preempted runner was drained: its Pod was deleted with the grace period its spec carries (SIGTERM, SIGKILL 3 s later).
+    const preemptedPod = holderPods.find((p) => p.metadata!.labels![LABELS.runner] === preemptedId)!;
+    const seen = versions.get(preemptedPod.metadata!.name!) ?? [];
+    const deleting = seen.find((p) => p.metadata?.deletionTimestamp);
+    expect(deleting, `versions seen of ${preemptedPod.metadata!.name}: ${seen.length}`).toBeDefined();
+    expect(deleting!.metadata!.deletionGracePeriodSeconds).toBe(3);
+    expect(deleting!.spec!.terminationGracePeriodSeconds).toBe(3);
+
+    // The real scheduler put the newcomer's Pod where the preempted one was: the only H100 GPU that came free.
+    const newcomerPod = after.find((p) => p.metadata!.labels![LABELS.app] === "h100-newcomer")!;
+    expect(newcomerPod.metadata!.labels![LABELS.runner]).toBe(newcomer.runner_id);
+    expect(newcomerPod.spec!.nodeName).toBe(preemptedPod.spec!.nodeName);
+    expect(after.find((p) => p.metadata!.labels![LABELS.app] === "h100-holder")!.metadata!.labels![LABELS.runner]).toBe(kept[0].runner_id);
   }, TEST_TIMEOUT);
 
   it("notices a runner Pod deleted behind its back and replaces it", async () => {

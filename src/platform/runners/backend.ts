@@ -71,8 +71,19 @@ export interface RunnerBackend {
   /** Machine types this backend can host. */
   readonly machineTypes: readonly string[];
   canHost(machineType: string): boolean;
-  /** GPUs this backend has, and how many no runner holds now. */
-  gpuCapacity(): { readonly total: number; readonly free: number };
+  /**
+   * GPUs this backend has, and how many no runner holds now. With a machine
+   * type, a backend whose GPUs come in types (Kubernetes: nodes labelled by
+   * GPU type) counts only the GPUs a runner of that type can get; the local
+   * backend has one pool and ignores it.
+   */
+  gpuCapacity(machineType?: string): { readonly total: number; readonly free: number };
+  /**
+   * Whether runners of these two machine types hold GPUs of the same pool,
+   * so that stopping one can free GPUs for the other (preemption). Absent:
+   * every GPU runner shares one pool (the local backend).
+   */
+  sharesGpus?(a: string, b: string): boolean;
   /** Resolves when capacity may have changed (a runner gave its GPUs back), after maxWaitMs at the latest. */
   capacityChanged(maxWaitMs: number, signal?: AbortSignal): Promise<void>;
   /**

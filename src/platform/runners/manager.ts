@@ -513,10 +513,12 @@ export class RunnerManager {
     const deadline = runner.startedAt + revision.code_settings.startup_timeout * 1000;
     for (;;) {
       if (runner.state !== "PENDING" && runner.state !== "BUILDING") throw new Error("stopped while waiting for capacity");
-      const cap = backend.gpuCapacity();
+      // Per GPU type where the backend has types (Kubernetes); the local backend has one pool.
+      const cap = backend.gpuCapacity(runner.machineType);
       if (runner.gpus <= cap.free) return;
       if (runner.gpus > cap.total) {
-        throw new CapacityError(runner.id, 0, `it needs ${runner.gpus} GPU(s) of ${runner.machineType}; this machine has ${cap.total}`);
+        const where = backend.name === "local" ? "this machine has" : `the ${backend.name} backend's nodes have`;
+        throw new CapacityError(runner.id, 0, `it needs ${runner.gpus} GPU(s) of ${runner.machineType}; ${where} ${cap.total}`);
       }
       const reason = `waiting for ${runner.gpus} GPU${runner.gpus === 1 ? "" : "s"} of ${runner.machineType}; ${cap.free} of ${cap.total} free`;
       if (Date.now() >= deadline) throw new CapacityError(runner.id, revision.code_settings.startup_timeout, reason);
@@ -531,9 +533,15 @@ export class RunnerManager {
     }
   }
 
-  /** Drains the idle runners the autoscaler picks so that `runner` gets its GPUs. */
+  /**
+   * Drains the idle runners the autoscaler picks so that `runner` gets its
+   * GPUs: only runners whose GPUs it could get (the same GPU type, on a
+   * backend whose GPUs come in types).
+   */
   private async preemptFor(runner: ManagedRunner, free: number, log: Logger): Promise<void> {
-    const holders = this.all().filter((r) => r.gpus > 0 && r.proc);
+    const { backend } = this.opts;
+    const competes = (r: ManagedRunner) => r.gpus > 0 && !!r.proc && (backend.sharesGpus?.(r.machineType, runner.machineType) ?? true);
+    const holders = this.all().filter(competes);
     if (holders.length === 0) return;
     const mins = new Map<string, number>();
     for (const appId of new Set(holders.map((r) => r.appId))) {
@@ -541,7 +549,7 @@ export class RunnerManager {
     }
     // Looked up after the awaits: the states below are current.
     const victims = runnersToPreempt(
-      this.all().filter((r) => r.gpus > 0 && r.proc),
+      this.all().filter(competes),
       runner.gpus - free,
       runner.revisionId,
       (appId) => mins.get(appId) ?? 0,

@@ -7,11 +7,14 @@
  * - One watch (an informer of @kubernetes/client-node) follows every runner
  *   Pod of this platform installation, one more follows the nodes; each Pod
  *   change goes to its runner (./podRunner.ts).
- * - GPU capacity is the nodes' allocatable `nvidia.com/gpu` less what this
- *   platform's runners ask for: the manager waits (and preempts idle runners)
- *   when the cluster is full; the scheduler has the last word (GPU type,
- *   region, taints, other workloads), and its reason for refusing a Pod shows
- *   as the runner's PENDING reason.
+ * - GPU capacity is counted per GPU type: the allocatable `nvidia.com/gpu`
+ *   of the nodes whose GPU-type label matches the machine type, less what
+ *   this platform's runners of that type ask for. The manager waits (and
+ *   preempts idle runners of the same GPU type) when that type is full; the
+ *   scheduler has the last word (region, taints, other workloads), and its
+ *   reason for refusing a Pod shows as the runner's PENDING reason. A type no
+ *   Ready node offers is left to the scheduler (a cluster autoscaler may add
+ *   such a node).
  * - Every runner Pod is owned by an anchor ConfigMap (`<platform>-runners`):
  *   deleting it makes the garbage collector delete every runner Pod.
  * - Pods outlive a platform restart: on shutdown the platform leaves them
@@ -75,6 +78,8 @@ export interface ExistingPod {
 }
 
 const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+/** Capacity this process cannot count (nodes not visible, or none of the type): every start goes to the scheduler. */
+const UNKNOWN_CAPACITY = { total: Number.MAX_SAFE_INTEGER, free: Number.MAX_SAFE_INTEGER } as const;
 
 /**
  * The Kubernetes client, loaded on first use: loading it takes about half a
@@ -227,19 +232,42 @@ export class KubernetesBackend implements RunnerBackend {
     return this.machineTypes.includes(machineType);
   }
 
-  /** The nodes' allocatable GPUs, and those not asked for by this platform's runners. */
-  gpuCapacity(): { total: number; free: number } {
+  /**
+   * The allocatable GPUs of Ready, schedulable nodes, and those not asked for
+   * by this platform's runners. With a GPU machine type: only the nodes whose
+   * GPU-type label has that type's value, and only the runners of that GPU
+   * type. Without one (or with a CPU type): every node and every runner.
+   */
+  gpuCapacity(machineType?: string): { total: number; free: number } {
     // Unknown capacity: every start goes to the scheduler, whose refusal shows as the PENDING reason.
-    if (!this.nodesVisible) return { total: Number.MAX_SAFE_INTEGER, free: Number.MAX_SAFE_INTEGER };
+    if (!this.nodesVisible) return UNKNOWN_CAPACITY;
+    const want = this.gpuTypeValue(machineType);
+    const label = this.opts.gpuTypeLabel ?? DEFAULT_GPU_TYPE_LABEL;
     let total = 0;
     for (const node of this.nodes.list()) {
       if (node.spec?.unschedulable) continue;
       if (!node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) continue;
+      if (want !== undefined && node.metadata?.labels?.[label] !== want) continue;
       total += Number(node.status?.allocatable?.[GPU_RESOURCE] ?? 0) || 0;
     }
+    // No Ready node of this GPU type (yet): the scheduler decides, and a cluster autoscaler may add one.
+    if (want !== undefined && total === 0) return UNKNOWN_CAPACITY;
     let held = 0;
-    for (const r of this.runners.values()) held += r.gpus;
+    for (const r of this.runners.values()) {
+      if (want === undefined || this.gpuTypeValue(r.machineType) === want) held += r.gpus;
+    }
     return { total, free: Math.max(0, total - held) };
+  }
+
+  /** Runners of two machine types compete for the same GPUs when their nodes carry the same GPU-type label value. */
+  sharesGpus(a: string, b: string): boolean {
+    return this.gpuTypeValue(a) === this.gpuTypeValue(b);
+  }
+
+  /** The GPU-type label value of a GPU machine type's nodes (gpuTypeValues, else its name); undefined for a CPU type. */
+  private gpuTypeValue(machineType: string | undefined): string | undefined {
+    if (!machineType || !((MACHINE_TYPES[machineType]?.gpus ?? 0) > 0)) return undefined;
+    return this.opts.gpuTypeValues?.[machineType] ?? machineType;
   }
 
   capacityChanged(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
@@ -258,13 +286,14 @@ export class KubernetesBackend implements RunnerBackend {
 
   async start(launch: RunnerLaunch): Promise<PodRunner> {
     const gpus = launch.gpus ?? 0;
-    const cap = this.gpuCapacity();
+    const cap = this.gpuCapacity(launch.machineType);
     if (gpus > cap.free) throw new NoCapacityError(gpus, cap.free, cap.total);
     const name = podName(launch.runnerId);
     const serviceHost = this.opts.address === "service" ? `${name}.${this.namespace}.svc` : undefined;
     const runner: PodRunner = new PodRunner(launch.runnerId, name, this.settings.port, gpus, serviceHost, this.hooksFor(launch.runnerId, name), {
       startupTimeoutMs: launch.startupTimeoutMs,
       onPending: launch.onPending,
+      machineType: launch.machineType,
     });
     // Held from now on: a start racing this one sees these GPUs taken.
     this.runners.set(launch.runnerId, runner);
@@ -345,6 +374,7 @@ export class KubernetesBackend implements RunnerBackend {
     const runner = new PodRunner(runnerId, name, this.settings.port, podGpus(pod), serviceHost, this.hooksFor(runnerId, name), {
       startupTimeoutMs: 0,
       adopted: pod,
+      machineType: pod.metadata?.labels?.[LABELS.machineType],
     });
     this.runners.set(runnerId, runner);
     return runner;

@@ -20,6 +20,8 @@ export interface PodRunnerHooks {
 
 export class PodRunner implements StartedRunner {
   readonly pid = undefined;
+  /** Its machine type: the GPU type whose capacity it holds (per-type counting in the backend). */
+  readonly machineType: string | undefined;
   readonly ready: Promise<void>;
   readonly exited: Promise<RunnerExit>;
   /** Set while the scheduler has not placed the Pod and gave a reason. */
@@ -43,9 +45,10 @@ export class PodRunner implements StartedRunner {
     /** Fixed address (a per-runner Service); undefined: the Pod IP. */
     private readonly serviceHost: string | undefined,
     private readonly hooks: PodRunnerHooks,
-    opts: { startupTimeoutMs: number; onPending?: (reason: string | undefined) => void; adopted?: V1Pod },
+    opts: { startupTimeoutMs: number; onPending?: (reason: string | undefined) => void; adopted?: V1Pod; machineType?: string },
   ) {
     this.onPending = opts.onPending;
+    this.machineType = opts.machineType;
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
