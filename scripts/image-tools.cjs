@@ -21,8 +21,9 @@
  * require("./image-tools.cjs") gives IMAGE_TOOLS, imageToolPath(), imageToolsMissing() and buildImageTools().
  */
 "use strict";
-const { spawn, execFileSync } = require("node:child_process");
-const { existsSync, mkdirSync, createWriteStream, renameSync, rmSync, readdirSync } = require("node:fs");
+const logged = require("./logged.cjs");
+const { execFileSync } = require("node:child_process");
+const { existsSync, mkdirSync, renameSync, rmSync, readdirSync } = require("node:fs");
 const { homedir } = require("node:os");
 const { join, resolve } = require("node:path");
 
@@ -32,7 +33,7 @@ const BUILDX_VERSION = "v0.35.0";
 const REGISTRY_VERSION = "v3.1.2";
 const DOCKER_BUILD_VERSION = "0.0.22";
 const CACHE_ROOT = process.env.FALPLANE_IMAGE_TOOLS_CACHE || join(homedir(), ".cache", "falplane");
-const LOG_DIR = join(homedir(), ".cache", "falplane", "logs");
+const { LOG_DIR } = logged;
 
 /** Each tool set: where its binaries go and how they are built. */
 const IMAGE_TOOLS = [
@@ -70,7 +71,7 @@ const IMAGE_TOOLS = [
 ];
 
 const say = (msg) => process.stdout.write(`[image-tools] ${msg}\n`);
-const seconds = (since) => `${Math.round((Date.now() - since) / 1000)} s`;
+const { seconds } = logged;
 
 /** Absolute path of one built binary (`buildkitd`, `registry`, `pulumi-resource-docker-build`, ...). */
 function imageToolPath(binary) {
@@ -84,65 +85,9 @@ function imageToolsMissing() {
   return IMAGE_TOOLS.flatMap((t) => t.binaries.filter((b) => !existsSync(join(t.dir, b))));
 }
 
-/**
- * Runs a command with its whole output in a log file: a progress line every
- * 30 s (in place on a terminal), and the last lines of the log on failure.
- */
-function runLogged(title, cmd, args, opts) {
-  mkdirSync(LOG_DIR, { recursive: true });
-  const logPath = join(LOG_DIR, `${opts.logName}.log`);
-  const log = createWriteStream(logPath);
-  const started = Date.now();
-  const tail = [];
-  let status = "";
-  const tty = process.stdout.isTTY;
-  const show = () => {
-    const line = `[image-tools]   ${title}: ${status ? status + ", " : ""}${seconds(started)}`;
-    if (tty) process.stdout.write(`\r${line.slice(0, (process.stdout.columns || 100) - 1)}\x1b[K`);
-    else process.stdout.write(line + "\n");
-  };
-  const ticker = setInterval(show, tty ? 1000 : 30_000);
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
-    let pending = "";
-    const onData = (chunk) => {
-      log.write(chunk);
-      pending += chunk.toString();
-      const lines = pending.split("\n");
-      pending = lines.pop();
-      for (const line of lines) {
-        tail.push(line);
-        if (tail.length > 30) tail.shift();
-        if (opts.progress) status = opts.progress(line) || status;
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    const finish = (code, error) => {
-      clearInterval(ticker);
-      if (tty) process.stdout.write("\r\x1b[K");
-      log.end(() => {
-        if (code === 0) return resolvePromise({ elapsed: seconds(started), logPath });
-        const why = error ? error.message : `exit code ${code}`;
-        const last = tail.filter((l) => l.trim()).slice(-20).map((l) => `    ${l}`).join("\n");
-        reject(new Error(`${title} failed (${why}); last lines of ${logPath}:\n${last}`));
-      });
-    };
-    child.on("error", (err) => finish(-1, err));
-    child.on("close", (code) => finish(code));
-  });
-}
-
-/** Progress of `go build -v` / `go install -v`: modules downloaded and packages compiled. */
-function goProgress() {
-  let downloaded = 0;
-  let compiled = 0;
-  return (line) => {
-    if (line.startsWith("go: downloading")) downloaded++;
-    else if (/^[\w.-]+(\/[\w.@+~-]+)*$/.test(line.trim())) compiled++;
-    return `${downloaded} modules downloaded, ${compiled} packages compiled`;
-  };
-}
+/** The shared long-command runner (scripts/logged.cjs) with this script's prefix. */
+const runLogged = (title, cmd, args, opts) => logged.runLogged("[image-tools]", title, cmd, args, opts);
+const { goProgress } = logged;
 
 /** Builds one tool set into a staging folder and moves it into place, so an interrupted build never leaves half a set. */
 async function buildTool(tool) {

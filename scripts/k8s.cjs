@@ -14,8 +14,8 @@
  * require("./k8s.cjs") gives K8S_BIN_DIR, K8S_BINARIES, k8sMissing() and buildK8s().
  */
 "use strict";
-const { spawn } = require("node:child_process");
-const { existsSync, mkdirSync, writeFileSync, createWriteStream, renameSync, rmSync } = require("node:fs");
+const logged = require("./logged.cjs");
+const { existsSync, mkdirSync, writeFileSync, renameSync, rmSync } = require("node:fs");
 const { homedir } = require("node:os");
 const { join } = require("node:path");
 
@@ -25,7 +25,7 @@ const ETCD_VERSION = "v3.6.8";
 const KWOK_VERSION = "v0.8.0";
 const K8S_HOME = process.env.FALPLANE_K8S_CACHE || join(homedir(), ".cache", "falplane", `k8s-${K8S_VERSION}`);
 const K8S_BIN_DIR = join(K8S_HOME, "bin");
-const LOG_DIR = join(homedir(), ".cache", "falplane", "logs");
+const { LOG_DIR } = logged;
 const CONTROL_PLANE = ["kube-apiserver", "kube-scheduler", "kube-controller-manager", "etcd"];
 const K8S_BINARIES = [...CONTROL_PLANE, "kwok"];
 
@@ -39,7 +39,7 @@ const STAGING = (
 ).split(" ");
 
 const say = (msg) => process.stdout.write(`[k8s] ${msg}\n`);
-const seconds = (since) => `${Math.round((Date.now() - since) / 1000)} s`;
+const { seconds } = logged;
 
 /** The binaries not built yet. */
 function k8sMissing() {
@@ -84,65 +84,9 @@ import (
 func main() { etcdmain.Main(os.Args) }
 `;
 
-/**
- * Runs a command with its whole output in a log file: a progress line every
- * 30 s (in place on a terminal), and the last lines of the log on failure.
- */
-function runLogged(title, cmd, args, opts) {
-  mkdirSync(LOG_DIR, { recursive: true });
-  const logPath = join(LOG_DIR, `${opts.logName}.log`);
-  const log = createWriteStream(logPath);
-  const started = Date.now();
-  const tail = [];
-  let status = "";
-  const tty = process.stdout.isTTY;
-  const show = () => {
-    const line = `[k8s]   ${title}: ${status ? status + ", " : ""}${seconds(started)}`;
-    if (tty) process.stdout.write(`\r${line.slice(0, (process.stdout.columns || 100) - 1)}\x1b[K`);
-    else process.stdout.write(line + "\n");
-  };
-  const ticker = setInterval(show, tty ? 1000 : 30_000);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
-    let pending = "";
-    const onData = (chunk) => {
-      log.write(chunk);
-      pending += chunk.toString();
-      const lines = pending.split("\n");
-      pending = lines.pop();
-      for (const line of lines) {
-        tail.push(line);
-        if (tail.length > 30) tail.shift();
-        if (opts.progress) status = opts.progress(line) || status;
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    const finish = (code, error) => {
-      clearInterval(ticker);
-      if (tty) process.stdout.write("\r\x1b[K");
-      log.end(() => {
-        if (code === 0) return resolve({ elapsed: seconds(started), logPath });
-        const why = error ? error.message : `exit code ${code}`;
-        const last = tail.filter((l) => l.trim()).slice(-20).map((l) => `    ${l}`).join("\n");
-        reject(new Error(`${title} failed (${why}); last lines of ${logPath}:\n${last}`));
-      });
-    };
-    child.on("error", (err) => finish(-1, err));
-    child.on("close", (code) => finish(code));
-  });
-}
-
-/** Progress of `go build -v` / `go install -v`: modules downloaded and packages compiled. */
-function goProgress() {
-  let downloaded = 0;
-  let compiled = 0;
-  return (line) => {
-    if (line.startsWith("go: downloading")) downloaded++;
-    else if (/^[\w.-]+(\/[\w.@+~-]+)*$/.test(line.trim())) compiled++;
-    return `${downloaded} modules downloaded, ${compiled} packages compiled`;
-  };
-}
+/** The shared long-command runner (scripts/logged.cjs) with this script's prefix. */
+const runLogged = (title, cmd, args, opts) => logged.runLogged("[k8s]", title, cmd, args, opts);
+const { goProgress } = logged;
 
 /** Builds whatever is missing into K8S_BIN_DIR. Resolves when all of K8S_BINARIES are there. */
 async function buildK8s() {

@@ -26,8 +26,9 @@
  * pulumiKubernetesMissing() and buildPulumiKubernetes().
  */
 "use strict";
-const { spawn, execFileSync } = require("node:child_process");
-const { existsSync, mkdirSync, writeFileSync, readFileSync, copyFileSync, createWriteStream, renameSync, rmSync, cpSync } = require("node:fs");
+const logged = require("./logged.cjs");
+const { execFileSync } = require("node:child_process");
+const { existsSync, mkdirSync, writeFileSync, readFileSync, copyFileSync, renameSync, rmSync, cpSync } = require("node:fs");
 const { homedir } = require("node:os");
 const { join, resolve } = require("node:path");
 
@@ -39,7 +40,7 @@ const PLUGIN = "pulumi-resource-kubernetes";
 const TOOLS = join(ROOT, "tools", "pulumi-kubernetes");
 /** Git directories a snapshot of github.com/pulumi/pulumi-kubernetes may sit in on these machines (the `fetch` tool's mirror). */
 const MIRROR_GIT_DIRS = ["/work/.mirror/pulumi+pulumi-kubernetes/repo"];
-const LOG_DIR = join(homedir(), ".cache", "falplane", "logs");
+const { LOG_DIR } = logged;
 /** The main OpenAPI spec, and the older ones pulumi-gen-kubernetes merges for deprecated kinds (else it fetches them from GitHub). */
 const OPENAPI_MAIN = "1.36.1";
 const OPENAPI_LEGACY = ["1.17.0", "1.18.0", "1.19.0", "1.20.0", "1.26.0", "1.28.0", "1.30.0", "1.31.0"];
@@ -50,73 +51,16 @@ const SOURCE_FIXES = [
 ];
 
 const say = (msg) => process.stdout.write(`[pulumi-kubernetes] ${msg}\n`);
-const seconds = (since) => `${Math.round((Date.now() - since) / 1000)} s`;
+const { seconds } = logged;
 
 /** True while the plugin is not built. */
 function pulumiKubernetesMissing() {
   return !existsSync(join(PULUMI_KUBERNETES_BIN_DIR, PLUGIN));
 }
 
-/**
- * Runs a command with its whole output in a log file: a progress line every
- * 30 s (in place on a terminal), and the last lines of the log on failure.
- */
-function runLogged(title, cmd, args, opts) {
-  mkdirSync(LOG_DIR, { recursive: true });
-  const logPath = join(LOG_DIR, `${opts.logName}.log`);
-  const log = createWriteStream(logPath);
-  const started = Date.now();
-  const tail = [];
-  let status = "";
-  const tty = process.stdout.isTTY;
-  const show = () => {
-    const line = `[pulumi-kubernetes]   ${title}: ${status ? status + ", " : ""}${seconds(started)}`;
-    if (tty) process.stdout.write(`\r${line.slice(0, (process.stdout.columns || 100) - 1)}\x1b[K`);
-    else process.stdout.write(line + "\n");
-  };
-  const ticker = setInterval(show, tty ? 1000 : 30_000);
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
-    let pending = "";
-    const onData = (chunk) => {
-      log.write(chunk);
-      pending += chunk.toString();
-      const lines = pending.split("\n");
-      pending = lines.pop();
-      for (const line of lines) {
-        tail.push(line);
-        if (tail.length > 30) tail.shift();
-        if (opts.progress) status = opts.progress(line) || status;
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    const finish = (code, error) => {
-      clearInterval(ticker);
-      if (tty) process.stdout.write("\r\x1b[K");
-      log.end(() => {
-        const result = { ok: code === 0, elapsed: seconds(started), logPath };
-        if (code === 0 || opts.allowFailure) return resolvePromise(result);
-        const why = error ? error.message : `exit code ${code}`;
-        const last = tail.filter((l) => l.trim()).slice(-20).map((l) => `    ${l}`).join("\n");
-        reject(new Error(`${title} failed (${why}); last lines of ${logPath}:\n${last}`));
-      });
-    };
-    child.on("error", (err) => finish(-1, err));
-    child.on("close", (code) => finish(code));
-  });
-}
-
-/** Progress of `go build -v`: modules downloaded and packages compiled. */
-function goProgress() {
-  let downloaded = 0;
-  let compiled = 0;
-  return (line) => {
-    if (line.startsWith("go: downloading")) downloaded++;
-    else if (/^[\w.-]+(\/[\w.@+~-]+)*$/.test(line.trim())) compiled++;
-    return `${downloaded} modules downloaded, ${compiled} packages compiled`;
-  };
-}
+/** The shared long-command runner (scripts/logged.cjs) with this script's prefix. */
+const runLogged = (title, cmd, args, opts) => logged.runLogged("[pulumi-kubernetes]", title, cmd, args, opts);
+const { goProgress } = logged;
 
 /** The provider's source tree (its `provider/` folder) in `src`, with our go.mod, go.sum and API fixes. */
 async function prepareSource(src) {
