@@ -17,6 +17,9 @@ from typing import Any, Callable, Iterator
 import pytest
 
 SDK_DIR = Path(__file__).resolve().parents[1]
+# Tests that import the SDK in-process (test_inspect.py) find it from any working directory.
+if str(SDK_DIR) not in sys.path:
+    sys.path.insert(0, str(SDK_DIR))
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
