@@ -5,10 +5,12 @@
  * not on a timer and never through a crash backoff: lack of capacity is not a
  * crash.
  */
+import { Wakeups } from "./wakeups";
+
 export class GpuPool {
   /** GPU index → runner holding it. */
   private readonly holders = new Map<string, string>();
-  private waiters: (() => void)[] = [];
+  private readonly wakeups = new Wakeups();
 
   constructor(readonly indices: readonly string[]) {}
 
@@ -39,27 +41,12 @@ export class GpuPool {
         released = true;
       }
     }
-    if (released) this.wakeAll();
+    if (released) this.wakeups.wakeAll();
   }
 
   /** Resolves at the next release, after `maxWaitMs`, or when the signal aborts, whichever comes first. */
   changed(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        this.waiters = this.waiters.filter((w) => w !== done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, maxWaitMs));
-      signal?.addEventListener("abort", done, { once: true });
-      this.waiters.push(done);
-    });
+    return this.wakeups.wait(maxWaitMs, signal);
   }
 
-  private wakeAll(): void {
-    const waiting = this.waiters;
-    this.waiters = [];
-    for (const w of waiting) w();
-  }
 }

@@ -329,21 +329,7 @@ export class RunnerManager {
     const machineType =
       revision.code_settings.machine_types.find((t) => this.opts.backend.canHost(t)) ??
       revision.code_settings.machine_types[0];
-    const runner: ManagedRunner = {
-      // A GPU machine type has its GPU count; num_gpus multiplies it.
-      gpus: (MACHINE_TYPES[machineType]?.gpus ?? 0) * Math.max(1, revision.code_settings.num_gpus),
-      id,
-      appId: app.id,
-      revisionId: revision.id,
-      machineType,
-      maxMultiplexing: revision.code_settings.max_multiplexing,
-      requestTimeoutMs: app.scaling.request_timeout * 1000,
-      startedAt: Date.now(),
-      state: "PENDING",
-      inFlight: 0,
-      lastActive: Date.now(),
-      ready: undefined as unknown as Promise<void>,
-    };
+    const runner = newRunner(id, app, revision, machineType, "PENDING");
     (runner as { ready: Promise<void> }).ready = this.boot(runner, app, revision, limit);
     runner.ready.catch(() => undefined);
     this.runners.set(id, runner);
@@ -356,21 +342,7 @@ export class RunnerManager {
    * runner of the revision, leased, drained and stopped like the others.
    */
   async adopt(app: AppRow, revision: RevisionRow, proc: StartedRunner, machineType: string): Promise<ManagedRunner> {
-    const runner: ManagedRunner = {
-      gpus: (MACHINE_TYPES[machineType]?.gpus ?? 0) * Math.max(1, revision.code_settings.num_gpus),
-      id: proc.id,
-      appId: app.id,
-      revisionId: revision.id,
-      machineType,
-      maxMultiplexing: revision.code_settings.max_multiplexing,
-      requestTimeoutMs: app.scaling.request_timeout * 1000,
-      startedAt: Date.now(),
-      state: "IDLE",
-      inFlight: 0,
-      lastActive: Date.now(),
-      proc,
-      ready: Promise.resolve(),
-    };
+    const runner: ManagedRunner = { ...newRunner(proc.id, app, revision, machineType, "IDLE"), proc, ready: Promise.resolve() };
     this.runners.set(runner.id, runner);
     await this.persist(runner);
     void proc.exited.then((exit) => this.onExit(runner, exit.code, exit.signal));
@@ -615,4 +587,23 @@ function lastFailureLine(err: unknown): string {
   const message = (err instanceof Error ? err.message : String(err)).split("\n")[0];
   const output = err instanceof RunnerStartError ? err.output.trim().split("\n").filter((l) => l.trim()) : [];
   return output.length ? `${message}: ${output[output.length - 1].trim().slice(0, 500)}` : message;
+}
+
+/** A runner of `revision` as the manager first records it; `ready` is set by whoever starts or adopts it. */
+function newRunner(id: string, app: AppRow, revision: RevisionRow, machineType: string, state: "PENDING" | "IDLE"): ManagedRunner {
+  return {
+    // A GPU machine type has its GPU count; num_gpus multiplies it.
+    gpus: (MACHINE_TYPES[machineType]?.gpus ?? 0) * Math.max(1, revision.code_settings.num_gpus),
+    id,
+    appId: app.id,
+    revisionId: revision.id,
+    machineType,
+    maxMultiplexing: revision.code_settings.max_multiplexing,
+    requestTimeoutMs: app.scaling.request_timeout * 1000,
+    startedAt: Date.now(),
+    state,
+    inFlight: 0,
+    lastActive: Date.now(),
+    ready: undefined as unknown as Promise<void>,
+  };
 }

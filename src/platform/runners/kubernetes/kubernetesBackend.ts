@@ -30,6 +30,7 @@ import { NoCapacityError, RunnerStartError, type RunnerBackend, type RunnerLaunc
 import { ANNOTATIONS, DEFAULT_GPU_TYPE_LABEL, GPU_RESOURCE, LABELS, buildRunnerPod, podName, type PodSettings } from "./podSpec";
 import { PodRunner } from "./podRunner";
 import { isReady, podGpus } from "./podStatus";
+import { Wakeups } from "../wakeups";
 
 export interface KubernetesBackendOptions {
   /** Path of a kubeconfig file. Default: in-cluster config inside a Pod, else KUBECONFIG or ~/.kube/config. */
@@ -102,7 +103,7 @@ export class KubernetesBackend implements RunnerBackend {
   private readonly nodes: K8s.Informer<V1Node> & K8s.ObjectCache<V1Node>;
   private readonly runners = new Map<string, PodRunner>();
   private settings!: PodSettings;
-  private waiters: (() => void)[] = [];
+  private readonly wakeups = new Wakeups();
   private stopped = false;
   private nodesVisible = true;
   private readonly log?: Logger;
@@ -188,7 +189,7 @@ export class KubernetesBackend implements RunnerBackend {
     this.pods.on("add", (pod) => this.onPod(pod));
     this.pods.on("update", (pod) => this.onPod(pod));
     this.pods.on("delete", (pod) => this.onPodGone(pod));
-    this.nodes.on("change", () => this.wakeAll());
+    this.nodes.on("change", () => this.wakeups.wakeAll());
     await this.pods.start();
     // Nodes are cluster-wide: without leave to list them (a namespaced Role), the scheduler alone decides.
     const nodesVisible = await this.core.listNode({ limit: 1 }).then(
@@ -271,18 +272,9 @@ export class KubernetesBackend implements RunnerBackend {
   }
 
   capacityChanged(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        this.waiters = this.waiters.filter((w) => w !== done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, maxWaitMs));
-      signal?.addEventListener("abort", done, { once: true });
-      this.waiters.push(done);
-    });
+    return this.wakeups.wait(maxWaitMs, signal);
   }
+
 
   async start(launch: RunnerLaunch): Promise<PodRunner> {
     const gpus = launch.gpus ?? 0;
@@ -320,7 +312,7 @@ export class KubernetesBackend implements RunnerBackend {
     } catch (err) {
       this.runners.delete(launch.runnerId);
       await this.core.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
-      this.wakeAll();
+      this.wakeups.wakeAll();
       throw new RunnerStartError(`runner ${launch.runnerId}: cannot create Pod ${name} in namespace ${this.namespace}: ${describe(err)}`, "");
     }
     // The watch may have seen it first; otherwise its next event updates the runner.
@@ -407,7 +399,7 @@ export class KubernetesBackend implements RunnerBackend {
   async close(): Promise<void> {
     this.stopped = true;
     await Promise.all([this.pods.stop(), this.nodes.stop()]).catch(() => undefined);
-    this.wakeAll();
+    this.wakeups.wakeAll();
   }
 
   private hooksFor(runnerId: string, name: string) {
@@ -417,7 +409,7 @@ export class KubernetesBackend implements RunnerBackend {
       },
       onExit: () => {
         this.runners.delete(runnerId);
-        this.wakeAll();
+        this.wakeups.wakeAll();
       },
     };
   }
@@ -432,13 +424,7 @@ export class KubernetesBackend implements RunnerBackend {
     const id = pod.metadata?.labels?.[LABELS.runner];
     const r = id ? this.runners.get(id) : undefined;
     if (r && pod.metadata?.name === r.podName) r.gone();
-    this.wakeAll();
-  }
-
-  private wakeAll(): void {
-    const waiting = this.waiters;
-    this.waiters = [];
-    for (const w of waiting) w();
+    this.wakeups.wakeAll();
   }
 }
 
