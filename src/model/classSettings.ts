@@ -232,7 +232,6 @@ function validateClassSettings(raw: Extract<z.infer<typeof InspectOutput>, { ok:
     className: raw.class,
     defaultAppName: raw.sdk === "fal" ? raw.default_app_name : kebabCase(raw.class),
     ...out,
-    ...(out.requirements ? { requirements: out.requirements } : {}),
     scaling,
     origins,
     ignored: raw.ignored,
