@@ -27,7 +27,7 @@ import { join, resolve } from "node:path";
 import type { AddressInfo } from "node:net";
 import { startPlatform } from "../src/platform/startPlatform";
 import { PlatformClient } from "../src/client/client";
-import { createLogger } from "../src/platform/log";
+import { batchedLines, createLogger } from "../src/platform/log";
 import { deployDir, deployWorker } from "../test/helpers/deploy";
 import { createTestDatabase, dropTestDatabase, findPostgresBin, startPostgresCluster, type PostgresCluster } from "../test/helpers/postgres";
 
@@ -256,10 +256,12 @@ async function main() {
   // The platform logs at info, as it does by default, into /dev/null: a line costs what it costs in production, and is counted.
   const devNull = openSync("/dev/null", "w");
   let logLines = 0;
+  // Batched as the platform's own stderr sink is (log.ts, batchedLines): a write per turn of the event loop.
+  const toDevNull = batchedLines((chunk) => writeSync(devNull, chunk));
   const logger = createLogger("info", {}, (line) => {
     // What an app prints is the app's (runner output); the gateway's own lines are counted.
     if (!line.includes('"msg":"runner output"')) logLines++;
-    writeSync(devNull, line + "\n");
+    toDevNull(line);
   });
   const platform = await startPlatform({ dataDir, port: 0, bootstrapKey: KEY, logger });
   process.stdout.write(

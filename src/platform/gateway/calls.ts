@@ -14,12 +14,12 @@
  *    takes it to a runner, with retries, and webhooks follow from there.
  */
 import { randomUUID } from "node:crypto";
-import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import type { Db } from "../store/db";
 import type { AppRow, KeyRow } from "../store/repo";
 import * as qs from "../store/queueStore";
 import type { Dispatcher } from "../queue/dispatcher";
-import { streamFromRunner, NotPlaceableHereError, RevisionSupersededError, RevisionUnavailableError, type Lease, type RunnerManager } from "../runners";
+import { postToRunner, NotPlaceableHereError, RevisionSupersededError, RevisionUnavailableError, type Lease, type RunnerManager } from "../runners";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
 import { PlatformError } from "../errors";
@@ -32,6 +32,7 @@ import { checkWebhookUrl, type WebhookPolicy } from "../queue/webhookTarget";
 import { loadBody, storeBody, type PayloadStore } from "../store/payloadStore";
 import { isExpired, type RequestLimits } from "./limits";
 import { addedToQuota, checkSubmitQuota } from "../queue/ownerQuota";
+import { CallDeadline, type CallerGone } from "./callSignals";
 
 export interface GatewayCall {
   readonly method: string;
@@ -45,8 +46,8 @@ export interface GatewayCall {
   /** Base URL of the queue as the caller reached it, for response_url etc. */
   readonly queueBase: string;
   readonly key: KeyRow | undefined;
-  /** Aborts when the caller closes its connection before the answer. */
-  readonly clientGone?: AbortSignal;
+  /** The caller closing its connection before the answer (sync and streaming calls). */
+  readonly clientGone?: CallerGone;
 }
 
 export interface GatewayAnswer {
@@ -59,6 +60,11 @@ export interface GatewayAnswer {
    * line is left out: one info line per call.
    */
   readonly accessLogged?: boolean;
+  /**
+   * Bookkeeping the caller's answer need not wait for (the access line, the
+   * duration metric): whoever writes the answer calls it right after.
+   */
+  readonly after?: () => void;
 }
 
 export interface GatewayDeps {
@@ -90,26 +96,27 @@ export async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<
 
 /** Synchronous call: waits for the runner's answer; never retried. */
 export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnswer> {
-  const { app, lease, requestId, log, deadline } = await openCall(deps, call, "sync");
+  const { app, lease, requestId, log, timeout } = await openCall(deps, call, "sync");
   const started = Date.now();
   let outcome = "error";
   try {
     const headers = runnerHeaders(call, requestId);
-    const res = await streamFromRunner(lease.url, call.subpath, headers, call.body.length > 0 ? call.body : Buffer.from("{}"), deadline);
-    const body = await readBody(res.body);
+    const res = await postToRunner(lease.url, call.subpath, headers, call.body.length > 0 ? call.body : Buffer.from("{}"), timeout);
     const ms = Date.now() - started;
-    deps.metrics.requestDuration.observe({ mode: "sync" }, ms / 1000);
     outcome = res.status < 400 ? "ok" : "error";
-    // The call's one access line (the server's own is left out: accessLogged).
-    log.info({ method: call.method, endpoint: headers["x-fal-endpoint"], status: res.status, ms, runner_id: lease.runner.id }, "sync request");
     return {
       status: res.status,
-      headers: { "x-fal-request-id": requestId, "content-type": (res.headers["content-type"] as string | undefined) ?? "application/json" },
-      body,
+      headers: { "x-fal-request-id": requestId, "content-type": res.contentType },
+      body: res.body,
       accessLogged: true,
+      after: () => {
+        deps.metrics.requestDuration.observe({ mode: "sync" }, ms / 1000);
+        // The call's one access line (the server's own is left out: accessLogged).
+        log.info({ method: call.method, endpoint: headers["x-fal-endpoint"], status: res.status, ms, runner_id: lease.runner.id }, "sync request");
+      },
     };
   } catch (err) {
-    if (deadline.aborted) {
+    if (timeout.expired) {
       outcome = "timeout";
       throw new PlatformError(504, "timeout", `request_timeout (${app.scaling.request_timeout} s) passed`);
     }
@@ -121,22 +128,6 @@ export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<Ga
   }
 }
 
-/**
- * A runner's whole answer: postToRunner without its async iterator, which
- * costs more per call than the events. Rejects when the body fails or ends early.
- */
-function readBody(res: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on("data", (c: Buffer) => chunks.push(c));
-    res.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    res.once("error", reject);
-    res.once("close", () => {
-      if (!res.readableEnded) reject(new Error("the runner's answer ended early"));
-    });
-  });
-}
-
 /** A sync or streaming call with its runner lease: what both do before they talk to the runner. */
 export interface OpenCall {
   /** The app as it is when the lease was taken (the alias may have moved while the call waited). */
@@ -146,9 +137,7 @@ export interface OpenCall {
   readonly requestId: string;
   readonly log: Logger;
   /** request_timeout of the call, from its arrival: it bounds the wait and the answer. */
-  readonly deadline: AbortSignal;
-  /** The deadline, or the caller hanging up, whichever comes first. */
-  readonly signal: AbortSignal;
+  readonly timeout: CallDeadline;
 }
 
 /**
@@ -164,41 +153,18 @@ export async function openCall(deps: GatewayDeps, call: GatewayCall, mode: "sync
   if (call.key) deps.usage.record(first.id, call.key.key_id);
   const requestId = randomUUID();
   const log = deps.log.child({ request_id: requestId, app: first.name, env: first.environment });
-  const { deadline, signal, clear } = callSignals(first.scaling.request_timeout * 1000, call.clientGone);
+  const timeout = new CallDeadline(first.scaling.request_timeout * 1000, call.clientGone);
   try {
-    const { app, lease } = await acquireLease(deps, call, first, mode, deadline, signal, log);
+    const { app, lease } = await acquireLease(deps, call, first, mode, timeout, log);
     const release = () => {
-      clear();
+      timeout.clear();
       lease.release();
     };
-    return { app, lease: { ...lease, release }, requestId, log, deadline, signal };
+    return { app, lease: { ...lease, release }, requestId, log, timeout };
   } catch (err) {
-    clear();
+    timeout.clear();
     throw err;
   }
-}
-
-/**
- * The deadline of a call (aborts with a TimeoutError after `ms`, as
- * AbortSignal.timeout does) and the deadline-or-caller-gone signal, on one
- * timer that clear() stops when the call ends: cheaper per call than
- * AbortSignal.timeout plus AbortSignal.any, and a finished call leaves no
- * timer behind for the rest of its request_timeout.
- */
-function callSignals(ms: number, clientGone?: AbortSignal): { deadline: AbortSignal; signal: AbortSignal; clear: () => void } {
-  const deadline = new AbortController();
-  const either = clientGone ? new AbortController() : deadline;
-  const timer = setTimeout(() => {
-    const reason = new DOMException("The operation was aborted due to timeout", "TimeoutError");
-    deadline.abort(reason);
-    either.abort(reason);
-  }, ms);
-  timer.unref();
-  if (clientGone) {
-    if (clientGone.aborted) either.abort(clientGone.reason);
-    else clientGone.addEventListener("abort", () => either.abort(clientGone.reason), { once: true });
-  }
-  return { deadline: deadline.signal, signal: either.signal, clear: () => clearTimeout(timer) };
 }
 
 async function acquireLease(
@@ -206,17 +172,29 @@ async function acquireLease(
   call: GatewayCall,
   first: AppRow,
   mode: "sync" | "stream",
-  deadline: AbortSignal,
-  signal: AbortSignal,
+  timeout: CallDeadline,
   log: Logger,
 ): Promise<{ app: AppRow; lease: Lease }> {
+  const hungUp = () => {
+    deps.metrics.outcomes.inc({ mode, outcome: "client_gone" });
+    log.info({}, "caller hung up while waiting for a runner");
+    return new PlatformError(499, "client_closed", "the caller closed the connection");
+  };
+  // A caller that left before its call got this far is not given a runner.
+  if (call.clientGone?.aborted) throw hungUp();
   let app = first;
   let lease: Lease | undefined;
   while (!lease) {
     const revision = await deps.cache.revision(app.current_revision!);
     if (!revision) throw new PlatformError(404, "not_found", `the active revision of '${call.owner}/${call.alias}' is gone`);
-    const stillServing = async () => (await deps.cache.app(app.owner, app.name, app.environment))?.current_revision === revision.id;
-    lease = await deps.runners.acquire(app, revision, { signal, stillServing }).catch(async (err) => {
+    const options = {
+      // Made only if the call has to wait for a runner (callSignals.ts): the common call never does.
+      get signal() {
+        return timeout.signal;
+      },
+      stillServing: async () => (await deps.cache.app(app.owner, app.name, app.environment))?.current_revision === revision.id,
+    };
+    lease = await deps.runners.acquire(app, revision, options).catch(async (err) => {
       if (err instanceof RevisionSupersededError) {
         app = await resolveApp(deps, call);
         return undefined;
@@ -226,15 +204,11 @@ async function acquireLease(
         deps.metrics.outcomes.inc({ mode, outcome: "unavailable" });
         throw new PlatformError(503, "revision_unavailable", err.message, { retry_after_s: err.retryAfterS });
       }
-      if (deadline.aborted) {
+      if (timeout.expired) {
         deps.metrics.outcomes.inc({ mode, outcome: "timeout" });
         throw new PlatformError(504, "timeout", `no runner became free within request_timeout (${app.scaling.request_timeout} s)`);
       }
-      if (call.clientGone?.aborted) {
-        deps.metrics.outcomes.inc({ mode, outcome: "client_gone" });
-        log.info({}, "caller hung up while waiting for a runner");
-        throw new PlatformError(499, "client_closed", "the caller closed the connection");
-      }
+      if (call.clientGone?.aborted) throw hungUp();
       throw err;
     });
   }

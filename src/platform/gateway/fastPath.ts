@@ -23,6 +23,7 @@ import { gatewayErrorAnswer } from "../api/errorReply";
 import { refuseReservedPath } from "./callHeaders";
 import { syncCall, type GatewayCall, type GatewayDeps } from "./calls";
 import { isStreamPath } from "./stream";
+import { CallerGone } from "./callSignals";
 
 /** `/run/<owner>/<alias>[/<segment>...]`, plain characters only; owner and alias within find-my-way's 100-character parameters. */
 const FAST_RUN = /^\/run\/([A-Za-z0-9_-]{1,100})\/([A-Za-z0-9_-]{1,100})((?:\/[A-Za-z0-9_-]{1,100})*)$/;
@@ -56,10 +57,7 @@ export function gatewayFastPath(deps: GatewayDeps & { authenticate: Authenticate
   };
 
   const serve = async (req: IncomingMessage, res: ServerResponse, url: string, owner: string, alias: string, subpath: string, body: Buffer, started: bigint) => {
-    const gone = new AbortController();
-    res.once("close", () => {
-      if (!res.writableFinished) gone.abort(new Error("the caller closed the connection"));
-    });
+    const gone = new CallerGone(res);
     let logged = false;
     try {
       // As routes.ts's toCall: the reserved paths first, then the key.
@@ -77,11 +75,12 @@ export function gatewayFastPath(deps: GatewayDeps & { authenticate: Authenticate
           return `${(req.socket as { encrypted?: boolean }).encrypted ? "https" : "http"}://${req.headers.host ?? ""}/queue`;
         },
         key: await deps.authenticate(req),
-        clientGone: gone.signal,
+        clientGone: gone,
       };
       const a = await syncCall(deps, call);
       logged = a.accessLogged === true;
       answer(res, a.status, { ...a.headers }, Buffer.isBuffer(a.body) ? a.body : JSON.stringify(a.body));
+      a.after?.();
       accessLine(res.statusCode, logged);
     } catch (err) {
       const e = gatewayErrorAnswer(err, url, log);

@@ -19,6 +19,7 @@ import { refuseReservedPath } from "./callHeaders";
 import { queueCall, syncCall, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
 import { formatBytes } from "./limits";
 import { isStreamPath, statusStream, statusStreamId, streamCall } from "./stream";
+import { CallerGone } from "./callSignals";
 
 export const PROXY_PATH = "/fal/proxy";
 
@@ -51,7 +52,7 @@ export function registerGateway(
 
     // The address the caller used: behind a trusted proxy, its X-Forwarded-Proto and -Host.
     const base = (req: FastifyRequest) => `${req.protocol}://${req.host}`;
-    const toCall = async (req: FastifyRequest, owner: string, alias: string, rest: string, search: string, clientGone?: AbortSignal): Promise<GatewayCall> => {
+    const toCall = async (req: FastifyRequest, owner: string, alias: string, rest: string, search: string, clientGone?: CallerGone): Promise<GatewayCall> => {
       const subpath = rest.charCodeAt(0) === 47 /* "/" */ ? "/" + rest.replace(/^\/+/, "") : "/" + rest;
       // Every way in (/run, /queue, /fal/proxy) passes here, so no call reaches a runner's own /health or /_fal/… paths.
       refuseReservedPath(subpath, `${owner}/${alias}`);
@@ -75,7 +76,9 @@ export function registerGateway(
     const send = (reply: FastifyReply, a: GatewayAnswer) => {
       if (a.headers) for (const k in a.headers) reply.header(k, a.headers[k]);
       if (a.accessLogged) reply.request.accessLogged = true;
-      return reply.status(a.status).send(a.body);
+      const sent = reply.status(a.status).send(a.body);
+      a.after?.();
+      return sent;
     };
     const search = (req: FastifyRequest) => (req.url.includes("?") ? req.url.slice(req.url.indexOf("?") + 1) : "");
     const params = (req: FastifyRequest) => req.params as { owner: string; alias: string; "*"?: string };
@@ -128,11 +131,7 @@ export function registerGateway(
   });
 }
 
-/** Aborts when the connection closes before the answer was sent (the caller hung up). */
-function clientGone(reply: FastifyReply): AbortSignal {
-  const gone = new AbortController();
-  reply.raw.once("close", () => {
-    if (!reply.raw.writableFinished) gone.abort(new Error("the caller closed the connection"));
-  });
-  return gone.signal;
+/** The caller hanging up: the connection closes before the answer was sent. */
+function clientGone(reply: FastifyReply): CallerGone {
+  return new CallerGone(reply.raw);
 }

@@ -56,16 +56,16 @@ export function statusStreamId(subpath: string): string | undefined {
 /** A sync call whose runner answer is piped to the caller as it streams. */
 export async function streamCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayStream> {
   // request_timeout bounds the whole stream, as it bounds a sync call: a runner slot is held throughout.
-  const { app, lease, requestId, log, deadline, signal } = await openCall(deps, call, "stream");
+  const { app, lease, requestId, log, timeout } = await openCall(deps, call, "stream");
   const headers: Record<string, string> = { ...runnerHeaders(call, requestId), accept: "text/event-stream" };
 
   const started = Date.now();
   let res: RunnerStream;
   try {
-    res = await streamFromRunner(lease.url, call.subpath, headers, call.body.length > 0 ? call.body : Buffer.from("{}"), signal);
+    res = await streamFromRunner(lease.url, call.subpath, headers, call.body.length > 0 ? call.body : Buffer.from("{}"), timeout.signal);
   } catch (err) {
     lease.release();
-    if (deadline.aborted) {
+    if (timeout.expired) {
       deps.metrics.outcomes.inc({ mode: "stream", outcome: "timeout" });
       throw new PlatformError(504, "timeout", `request_timeout (${app.scaling.request_timeout} s) passed`);
     }
@@ -82,7 +82,7 @@ export async function streamCall(deps: GatewayDeps, call: GatewayCall): Promise<
   // the deadline passed): the runner slot is free from then on.
   res.body.once("close", () => {
     lease.release();
-    const outcome = res.body.readableEnded ? (res.status < 400 ? "ok" : "error") : deadline.aborted ? "timeout" : "cut";
+    const outcome = res.body.readableEnded ? (res.status < 400 ? "ok" : "error") : timeout.expired ? "timeout" : "cut";
     deps.metrics.requestDuration.observe({ mode: "stream" }, (Date.now() - started) / 1000);
     deps.metrics.outcomes.inc({ mode: "stream", outcome });
     // The call's one access line (the server's own is left out: accessLogged).

@@ -91,7 +91,11 @@ interface Backoff {
 }
 
 export interface AcquireOptions {
-  /** Ends the wait (the request's deadline, its caller hanging up). */
+  /**
+   * Ends the wait (the request's deadline, its caller hanging up). Read only
+   * when there is something to wait for: a getter that makes its signal on
+   * first use costs nothing when a runner is free at once.
+   */
   readonly signal?: AbortSignal;
   /** Whether the revision still serves the app; asked at each wake-up. Default: always. */
   readonly stillServing?: () => Promise<boolean>;
@@ -208,12 +212,14 @@ export class RunnerManager {
    * `stillServing` says the alias moved to another revision meanwhile.
    */
   async acquire(app: AppRow, revision: RevisionRow, opts: AcquireOptions = {}): Promise<Lease> {
-    const { signal, stillServing } = opts;
+    const { stillServing } = opts;
     if (!this.placeableHere(app)) throw new NotPlaceableHereError(app.name, app.scaling.regions, this.region);
     for (let wakeUps = 0; ; wakeUps++) {
-      if (signal?.aborted) throw signal.reason ?? new Error("aborted");
+      if (wakeUps > 0 && opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
       const free = this.tryLease(app.id, revision.id);
       if (free) return free;
+      const signal = opts.signal;
+      if (signal?.aborted) throw signal.reason ?? new Error("aborted");
       if (wakeUps > 0 && stillServing && !(await stillServing())) throw new RevisionSupersededError(revision.id);
 
       const active = this.list(app.id).filter((r) => r.revisionId === revision.id && ACTIVE_STATES.includes(r.state));
