@@ -268,9 +268,13 @@ export async function insertRequest(q: Queryable, r: NewRequest): Promise<Insert
   let rows: { ahead: number }[];
   if (isPostgres(q)) {
     // The NOTIFY rides on the insert's own statement (one round trip) and is delivered when it commits.
-    rows = await q.query<{ ahead: number }>(`WITH ins AS (${insert}) SELECT pg_notify($14, $15 || ':' || app_id), ahead FROM ins`, [...params, QUEUE_CHANNEL, noticesOf(q).token]);
+    rows = await q.query<{ ahead: number }>(
+      `WITH ins AS (${insert}) SELECT pg_notify($14, $15 || ':' || app_id), ahead FROM ins`,
+      [...params, QUEUE_CHANNEL, noticesOf(q).token],
+      "falplane_insert_notify",
+    );
   } else {
-    rows = await q.query<{ ahead: number }>(insert, params);
+    rows = await q.query<{ ahead: number }>(insert, params, "falplane_insert");
   }
   announce(q, [r.appId]);
   return { status: "IN_QUEUE", queuePosition: Number(rows[0]?.ahead ?? 0) };
@@ -300,6 +304,7 @@ async function insertClaimed(q: Queryable, r: NewRequest, offer: DirectClaim): P
        FROM ins LEFT JOIN cur ON true`,
     [r.id, r.appId, r.owner, r.alias, r.path, r.payload.inline, r.contentType, r.caller, r.webhookUrl, r.noRetry, r.startTimeoutS, r.payload.ref, r.payload.size,
      offer.revisionId, offer.owner, offer.runnerId, offer.leaseMs],
+    "falplane_insert_claimed",
   );
   const row = rows[0];
   if (!row) return { ahead: 0 };
@@ -351,12 +356,12 @@ const STATUS_COLUMNS = `id, app_id, owner, status, created_at, started_at, compl
   error, error_type, logs, payload_size::float8 AS payload_size, result_size::float8 AS result_size`;
 
 export async function getRequestStatus(q: Queryable, id: string): Promise<RequestStatusRow | undefined> {
-  return (await q.query<RequestStatusRow>(`SELECT ${STATUS_COLUMNS} FROM requests WHERE id = $1`, [id]))[0];
+  return (await q.query<RequestStatusRow>(`SELECT ${STATUS_COLUMNS} FROM requests WHERE id = $1`, [id], "falplane_request_status"))[0];
 }
 
 /** The stored result of a request: inline bytes or a payload-store ref. */
 export async function getResultBody(q: Queryable, id: string): Promise<{ result_body: Uint8Array | null; result_ref: string | null } | undefined> {
-  return (await q.query<{ result_body: Uint8Array | null; result_ref: string | null }>("SELECT result_body, result_ref FROM requests WHERE id = $1", [id]))[0];
+  return (await q.query<{ result_body: Uint8Array | null; result_ref: string | null }>("SELECT result_body, result_ref FROM requests WHERE id = $1", [id], "falplane_result_body"))[0];
 }
 
 /** Requests ahead of this one in its app's queue. */
@@ -428,6 +433,7 @@ export async function claimNext(
                 requests.content_type, requests.caller, requests.no_retry, requests.attempts, requests.created_at,
                 a.name AS app_name, a.environment AS app_environment, a.scaling AS app_scaling`,
     [appId, runnerId, owner, leaseMs, revisionId],
+    "falplane_claim_next",
   );
   const r = rows[0];
   if (!r) return undefined;
@@ -468,6 +474,7 @@ export async function complete(q: Queryable, id: string, owner: string, c: Compl
             webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE now() END
       WHERE id = $1 AND lease_owner = $2 AND status = 'IN_PROGRESS' RETURNING id, app_id`,
     [id, owner, c.status, c.body.inline, c.contentType, c.error ?? null, c.errorType ?? null, JSON.stringify(c.logs), c.body.ref, c.body.size],
+    "falplane_complete",
   );
   changed(q, rows as { id: string; app_id: string }[]);
   return rows.length > 0;
