@@ -109,7 +109,8 @@ export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<Ga
       headers: { "x-fal-request-id": requestId, "content-type": res.contentType },
       body: res.body,
       accessLogged: true,
-      after: () => {
+      // Method shorthand, here and below: an arrow assigned to a name gets a per-call name-setting helper under tsx.
+      after() {
         deps.metrics.requestDuration.observe({ mode: "sync" }, ms / 1000);
         // The call's one access line (the server's own is left out: accessLogged).
         log.info({ method: call.method, endpoint: headers["x-fal-endpoint"], status: res.status, ms, runner_id: lease.runner.id }, "sync request");
@@ -156,11 +157,14 @@ export async function openCall(deps: GatewayDeps, call: GatewayCall, mode: "sync
   const timeout = new CallDeadline(first.scaling.request_timeout * 1000, call.clientGone);
   try {
     const { app, lease } = await acquireLease(deps, call, first, mode, timeout, log);
-    const release = () => {
-      timeout.clear();
-      lease.release();
+    const leased: Lease = {
+      ...lease,
+      release() {
+        timeout.clear();
+        lease.release();
+      },
     };
-    return { app, lease: { ...lease, release }, requestId, log, timeout };
+    return { app, lease: leased, requestId, log, timeout };
   } catch (err) {
     timeout.clear();
     throw err;
@@ -175,13 +179,8 @@ async function acquireLease(
   timeout: CallDeadline,
   log: Logger,
 ): Promise<{ app: AppRow; lease: Lease }> {
-  const hungUp = () => {
-    deps.metrics.outcomes.inc({ mode, outcome: "client_gone" });
-    log.info({}, "caller hung up while waiting for a runner");
-    return new PlatformError(499, "client_closed", "the caller closed the connection");
-  };
   // A caller that left before its call got this far is not given a runner.
-  if (call.clientGone?.aborted) throw hungUp();
+  if (call.clientGone?.aborted) throw hungUp(deps, mode, log);
   let app = first;
   let lease: Lease | undefined;
   while (!lease) {
@@ -192,7 +191,9 @@ async function acquireLease(
       get signal() {
         return timeout.signal;
       },
-      stillServing: async () => (await deps.cache.app(app.owner, app.name, app.environment))?.current_revision === revision.id,
+      async stillServing() {
+        return (await deps.cache.app(app.owner, app.name, app.environment))?.current_revision === revision.id;
+      },
     };
     lease = await deps.runners.acquire(app, revision, options).catch(async (err) => {
       if (err instanceof RevisionSupersededError) {
@@ -208,11 +209,18 @@ async function acquireLease(
         deps.metrics.outcomes.inc({ mode, outcome: "timeout" });
         throw new PlatformError(504, "timeout", `no runner became free within request_timeout (${app.scaling.request_timeout} s)`);
       }
-      if (call.clientGone?.aborted) throw hungUp();
+      if (call.clientGone?.aborted) throw hungUp(deps, mode, log);
       throw err;
     });
   }
   return { app, lease };
+}
+
+/** The answer to a caller who hung up while waiting for a runner (499), counted and logged. */
+function hungUp(deps: GatewayDeps, mode: "sync" | "stream", log: Logger): PlatformError {
+  deps.metrics.outcomes.inc({ mode, outcome: "client_gone" });
+  log.info({}, "caller hung up while waiting for a runner");
+  return new PlatformError(499, "client_closed", "the caller closed the connection");
 }
 
 /** The headers a runner gets with a call: the request's identity and the caller's content headers. */

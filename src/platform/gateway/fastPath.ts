@@ -56,6 +56,13 @@ export function gatewayFastPath(deps: GatewayDeps & { authenticate: Authenticate
     res.end(body);
   };
 
+  // The server's access line; at debug when the call wrote its own (one info line per call).
+  const accessLine = (url: string, started: bigint, status: number, callLogged: boolean) => {
+    const fields = { method: "POST", path: url, status, ms: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10 };
+    if (callLogged) log.debug(fields, "http request");
+    else log.info(fields, "http request");
+  };
+
   const serve = async (req: IncomingMessage, res: ServerResponse, url: string, owner: string, alias: string, subpath: string, body: Buffer, started: bigint) => {
     const gone = new CallerGone(res);
     let logged = false;
@@ -81,16 +88,11 @@ export function gatewayFastPath(deps: GatewayDeps & { authenticate: Authenticate
       logged = a.accessLogged === true;
       answer(res, a.status, { ...a.headers }, Buffer.isBuffer(a.body) ? a.body : JSON.stringify(a.body));
       a.after?.();
-      accessLine(res.statusCode, logged);
+      accessLine(url, started, res.statusCode, logged);
     } catch (err) {
       const e = gatewayErrorAnswer(err, url, log);
       answer(res, e.status, e.headers, e.body);
-      accessLine(e.status, false);
-    }
-    function accessLine(status: number, callLogged: boolean) {
-      const fields = { method: "POST", path: url, status, ms: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10 };
-      if (callLogged) log.debug(fields, "http request");
-      else log.info(fields, "http request");
+      accessLine(url, started, e.status, false);
     }
   };
 

@@ -552,16 +552,18 @@ export class RunnerManager {
     r.state = "RUNNING";
     r.lastActive = Date.now();
     let released = false;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- a method (not an arrow assigned to a name) is cheaper per lease under tsx
+    const manager = this;
     return {
       runner: r,
       url: r.proc!.url,
-      release: () => {
+      release() {
         if (released) return;
         released = true;
         r.inFlight--;
         r.lastActive = Date.now();
         if (r.state === "RUNNING" && r.inFlight === 0) r.state = "IDLE";
-        this.wake(r.appId);
+        manager.wake(r.appId);
       },
     };
   }

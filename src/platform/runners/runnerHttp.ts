@@ -103,16 +103,19 @@ function runnerRequest(
   req.on("error", onError);
   // Not http.request's `signal` option: it registers a weak listener and an end-of-stream
   // watcher per request, which cost more on the gateway's hot path than this.
-  const destroy = (reason: unknown) => req.destroy(reason instanceof Error ? reason : new Error(String(reason)));
   if (abort instanceof AbortSignal) {
-    if (abort.aborted) destroy(abort.reason);
+    if (abort.aborted) destroyWith(req, abort.reason);
     else {
-      const onAbort = () => destroy(abort.reason);
-      abort.addEventListener("abort", onAbort, { once: true });
-      req.once("close", () => abort.removeEventListener("abort", onAbort));
+      const listener = { handleEvent: () => destroyWith(req, abort.reason) };
+      abort.addEventListener("abort", listener, { once: true });
+      req.once("close", () => abort.removeEventListener("abort", listener));
     }
-  } else abort?.onAbort(destroy);
+  } else abort?.onAbort((reason) => destroyWith(req, reason));
   req.end(body);
+}
+
+function destroyWith(req: http.ClientRequest, reason: unknown): void {
+  req.destroy(reason instanceof Error ? reason : new Error(String(reason)));
 }
 
 /** Host and port of a runner's base URL, parsed once per runner rather than per request. */
