@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { openDb, type Db } from "../../src/platform/store/db";
 import { MIGRATIONS, migrate } from "../../src/platform/store/migrations";
 import * as repo from "../../src/platform/store/repo";
+import * as qs from "../../src/platform/store/queueStore";
 import { RUNTIME_SCALING_DEFAULTS } from "../../src/model/catalog";
 import { testPostgresServer } from "../helpers/testPlatform";
 import { createTestDatabase, dropTestDatabase } from "../helpers/postgres";
@@ -97,6 +98,37 @@ describe.each(DATABASES)("store on %s", (database) => {
     const dup = await repo.insertApp(db, { owner: "store-test", name: "json", environment: "main", auth_mode: "public", scaling });
     expect(dup.id).toBe(app.id);
     expect(dup.auth_mode).toBe("shared");
+  });
+
+  it("stores a queued request through the named (prepared) insert exactly as sent: every byte value, quotes, backslashes, unicode, nulls", async () => {
+    await repo.ensureEnvironment(db, "store-test", "main");
+    const app = await repo.insertApp(db, { owner: "store-test", name: "named", environment: "main", auth_mode: "private", scaling: RUNTIME_SCALING_DEFAULTS });
+    const payload = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from(`{"q":"it's \\ \\x00 ☃"}`)]);
+    const awkward = `O'Brien \\ E'\\x41' ; DROP TABLE requests; -- ☃ ""`;
+    for (let i = 0; i < 2; i++) {
+      // Twice: the first call prepares the statement, the second only executes it.
+      const id = randomBytes(8).toString("hex");
+      const stored = await qs.insertRequest(db, {
+        id,
+        appId: app.id,
+        owner: "store-test",
+        alias: "named",
+        path: `/p'${i}\\`,
+        payload: { inline: payload, ref: null, size: payload.length },
+        contentType: `application/json; note="${awkward}"`,
+        caller: i === 0 ? null : awkward,
+        webhookUrl: null,
+        noRetry: i === 1,
+        startTimeoutS: i === 0 ? null : 12.5,
+      });
+      expect(stored).toEqual({ status: "IN_QUEUE", queuePosition: i });
+      const row = await qs.getRequest(db, id);
+      expect(Buffer.from(row!.payload!)).toEqual(payload);
+      expect(row).toMatchObject({ path: `/p'${i}\\`, content_type: `application/json; note="${awkward}"`, caller: i === 0 ? null : awkward, no_retry: i === 1, status: "IN_QUEUE" });
+      expect(row!.start_deadline === null).toBe(i === 0);
+      expect((await qs.getRequestStatus(db, id))!.payload_size).toBe(payload.length);
+    }
+    expect((await db.query<{ n: number }>("SELECT count(*)::int AS n FROM requests WHERE app_id = $1", [app.id]))[0].n).toBe(2);
   });
 });
 
