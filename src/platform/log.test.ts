@@ -1,0 +1,48 @@
+/**
+ * Log lines are batched per turn of the event loop; none may be lost when
+ * the process ends, however it ends short of SIGKILL.
+ */
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { batchedLines, createLogger } from "./log";
+
+const LOG_MODULE = resolve(__dirname, "log.ts");
+
+/** Runs `body` in a fresh Node process with `log` = createLogger("info") on stderr; returns its exit code and stderr lines. */
+function child(body: string): { status: number | null; lines: string[] } {
+  const code = `const { createLogger } = require(${JSON.stringify(LOG_MODULE)}); const log = createLogger("info"); ${body}`;
+  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], { encoding: "utf8", timeout: 60_000 });
+  return { status: r.status, lines: r.stderr.split("\n").filter((l) => l.startsWith("{")) };
+}
+
+describe("log lines", () => {
+  it("are written together once per turn of the event loop, in order", async () => {
+    const writes: string[] = [];
+    const log = createLogger("info", { app: "a" }, batchedLines((chunk) => writes.push(chunk)));
+    log.info({ n: 1 }, "one");
+    log.debug({ n: 2 }, "below the level");
+    log.child({ request_id: "r" }).warn({ n: 3 }, "three");
+    expect(writes).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toHaveLength(1);
+    const lines = writes[0].trimEnd().split("\n").map((l) => JSON.parse(l));
+    expect(lines).toMatchObject([
+      { level: "info", msg: "one", app: "a", n: 1 },
+      { level: "warn", msg: "three", app: "a", request_id: "r", n: 3 },
+    ]);
+    expect(new Date(lines[0].time).toISOString()).toBe(lines[0].time);
+  });
+
+  it("still buffered when the process exits are written: process.exit right after logging", () => {
+    const r = child(`log.info({ n: 1 }, "first"); log.error({ n: 2 }, "last words"); process.exit(3);`);
+    expect(r.status).toBe(3);
+    expect(r.lines.map((l) => JSON.parse(l).msg)).toEqual(["first", "last words"]);
+  });
+
+  it("still buffered when the process dies of an uncaught exception are written", () => {
+    const r = child(`log.info({}, "before the crash"); throw new Error("boom");`);
+    expect(r.status).not.toBe(0);
+    expect(r.lines.map((l) => JSON.parse(l).msg)).toEqual(["before the crash"]);
+  });
+});
