@@ -9,6 +9,7 @@ import { startTestPlatform, type TestPlatform } from "../helpers/testPlatform";
 import * as repo from "../../src/platform/store/repo";
 import { hashSecret } from "../../src/platform/keys";
 import { DATABASES, beforeAllOrFailEach, TempDirs, deploy, raw } from "../helpers/support";
+import { deployWorker } from "../helpers/deploy";
 
 describe.each(DATABASES)("sync gateway auth modes on %s", (database) => {
   let p: TestPlatform;
@@ -136,5 +137,58 @@ describe.each(DATABASES)("sync gateway auth modes on %s", (database) => {
       expect(res.body.detail).toContain(JSON.stringify(value));
     }
     expect(await queued()).toBe(before);
+  });
+});
+
+describe("sync call deadlines and callers who leave", () => {
+  let p: TestPlatform;
+
+  beforeAllOrFailEach(async () => {
+    p = await startTestPlatform({ database: "pglite" });
+    // One runner with one slot, and a one-second request_timeout.
+    await deployWorker(p.client, { name: "slow", scaling: { min_concurrency: 1, max_concurrency: 1, request_timeout: 1 }, codeSettings: { max_multiplexing: 1 } });
+    expect((await raw(p.url, "POST", "/run/local/slow", { key: p.key, body: {} })).status).toBe(200);
+  });
+  afterAll(async () => {
+    await p?.stop();
+  });
+
+  it("a runner slower than request_timeout: 504 at the deadline, not the app's answer; a call waiting behind it gets 504 too, and the runner serves again", async () => {
+    const started = Date.now();
+    const [first, second] = await Promise.all([
+      raw(p.url, "POST", "/run/local/slow", { key: p.key, body: { sleep: 20 } }),
+      raw(p.url, "POST", "/run/local/slow", { key: p.key, body: {} }),
+    ]);
+    // Both ended by the deadline (the app would have taken 20 s).
+    expect(Date.now() - started).toBeLessThan(15_000);
+    for (const r of [first, second]) {
+      expect(r.status).toBe(504);
+      expect(r.body.code).toBe("timeout");
+      expect(r.body.detail).toContain("request_timeout (1 s)");
+    }
+    const again = await raw(p.url, "POST", "/run/local/slow", { key: p.key, body: {} });
+    expect(again.status).toBe(200);
+  });
+
+  it("a caller who hangs up while waiting for a runner does not take the runner when it frees up", async () => {
+    await p.client.updateApp("slow", "main", { scaling: { request_timeout: 30 } });
+    const busy = raw(p.url, "POST", "/run/local/slow", { key: p.key, body: { sleep: 2 } });
+    await new Promise((r) => setTimeout(r, 300));
+    const gone = new AbortController();
+    const waiting = fetch(`${p.url}/run/local/slow`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Key ${p.key}` },
+      body: JSON.stringify({ sleep: 6 }),
+      signal: gone.signal,
+    }).catch((err: Error) => err);
+    await new Promise((r) => setTimeout(r, 300));
+    gone.abort();
+    expect(await waiting).toBeInstanceOf(Error);
+    expect((await busy).status).toBe(200);
+    // The runner is free at once for the next caller: the one that left was not served its 6 s call.
+    const t0 = Date.now();
+    const next = await raw(p.url, "POST", "/run/local/slow", { key: p.key, body: {} });
+    expect(next.status).toBe(200);
+    expect(Date.now() - t0).toBeLessThan(4000);
   });
 });
