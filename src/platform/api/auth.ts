@@ -21,6 +21,14 @@ declare module "fastify" {
 /** The caller's key, or undefined when none was sent. Throws 401 for a wrong one. Reads only the headers (a raw request will do). */
 export type Authenticate = (req: { readonly headers: IncomingHttpHeaders }) => Promise<KeyRow | undefined>;
 
+/** What the key check already knows without hashing or a lookup: `null` when it would have to work for the answer. */
+export type KnownKey = (headers: IncomingHttpHeaders) => KeyRow | undefined | null;
+
+/** The gateway's key check (keyAuthenticator): the check, and what it already knows. */
+export interface KeyAuthenticator extends Authenticate {
+  readonly known: KnownKey;
+}
+
 /** Authorization headers remembered as verified, at most (the memo is cleared when full). */
 const MAX_VERIFIED = 10_000;
 
@@ -34,9 +42,15 @@ const MAX_VERIFIED = 10_000;
  * are remembered, and they are looked up by hash, never compared byte by
  * byte against a stored secret.
  */
-export function keyAuthenticator(cache: ResolveCache): Authenticate {
+export function keyAuthenticator(cache: ResolveCache): KeyAuthenticator {
   let verified = new Map<string, KeyRow>();
-  return async (req) => {
+  const known: KnownKey = (headers) => {
+    const header = headers.authorization;
+    if (!header) return undefined;
+    const row = verified.get(header);
+    return row !== undefined && cache.isCurrentKey(row) ? row : null;
+  };
+  const check: Authenticate = async (req) => {
     const header = req.headers.authorization;
     if (!header) return undefined;
     const known = verified.get(header);
@@ -51,6 +65,7 @@ export function keyAuthenticator(cache: ResolveCache): Authenticate {
     verified.set(header, key);
     return key;
   };
+  return Object.assign(check, { known });
 }
 
 /**

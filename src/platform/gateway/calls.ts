@@ -19,7 +19,7 @@ import type { Db } from "../store/db";
 import type { AppRow, KeyRow } from "../store/repo";
 import * as qs from "../store/queueStore";
 import type { Dispatcher } from "../queue/dispatcher";
-import { postToRunner, NotPlaceableHereError, RevisionSupersededError, RevisionUnavailableError, type Lease, type RunnerManager } from "../runners";
+import { exchangeWithRunner, NotPlaceableHereError, RevisionSupersededError, RevisionUnavailableError, type Lease, type RunnerManager } from "../runners";
 import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
 import { PlatformError } from "../errors";
@@ -96,37 +96,87 @@ export async function resolveApp(deps: GatewayDeps, call: GatewayCall): Promise<
 
 /** Synchronous call: waits for the runner's answer; never retried. */
 export async function syncCall(deps: GatewayDeps, call: GatewayCall): Promise<GatewayAnswer> {
-  const { app, lease, requestId, log, timeout } = await openCall(deps, call, "sync");
+  const opened = await openCall(deps, call, "sync");
+  return new Promise((resolve, reject) => callRunner(deps, call, opened, (err, answer) => (err ? reject(err) : resolve(answer!))));
+}
+
+/**
+ * The runner's half of a sync call, with a callback rather than a promise
+ * (the gateway's fast path answers from it directly): POSTs the call to the
+ * leased runner, releases the lease, and hands `done` the runner's answer or
+ * the gateway's error, 504 past request_timeout, 502 when the runner did not
+ * answer. `done` is called once and must not throw.
+ */
+export function callRunner(deps: GatewayDeps, call: GatewayCall, opened: OpenCall, done: (err: PlatformError | undefined, answer?: GatewayAnswer) => void): void {
+  const { app, lease, requestId, log, timeout } = opened;
   const started = Date.now();
-  let outcome = "error";
-  try {
-    const headers = runnerHeaders(call, requestId);
-    const res = await postToRunner(lease.url, call.subpath, headers, call.body.length > 0 ? call.body : Buffer.from("{}"), timeout);
+  const headers = runnerHeaders(call, requestId);
+  exchangeWithRunner(lease.url, call.subpath, headers, call.body.length > 0 ? call.body : Buffer.from("{}"), timeout, (err, res) => {
+    lease.release();
+    if (err || !res) {
+      const timedOut = timeout.expired;
+      deps.metrics.outcomes.inc({ mode: "sync", outcome: timedOut ? "timeout" : "error" });
+      if (timedOut) return done(new PlatformError(504, "timeout", `request_timeout (${app.scaling.request_timeout} s) passed`));
+      log.warn({ err: String(err), runner_id: lease.runner.id }, "runner connection failed");
+      return done(new PlatformError(502, "runner_unavailable", "the runner did not answer"));
+    }
     const ms = Date.now() - started;
-    outcome = res.status < 400 ? "ok" : "error";
-    return {
+    deps.metrics.outcomes.inc({ mode: "sync", outcome: res.status < 400 ? "ok" : "error" });
+    done(undefined, {
       status: res.status,
       headers: { "x-fal-request-id": requestId, "content-type": res.contentType },
       body: res.body,
       accessLogged: true,
-      // Method shorthand, here and below: an arrow assigned to a name gets a per-call name-setting helper under tsx.
+      // Method shorthand, here and below: an arrow bound to a name gets a per-call name-setting helper under tsx.
       after() {
         deps.metrics.requestDuration.observe({ mode: "sync" }, ms / 1000);
         // The call's one access line (the server's own is left out: accessLogged).
         log.info({ method: call.method, endpoint: headers["x-fal-endpoint"], status: res.status, ms, runner_id: lease.runner.id }, "sync request");
       },
-    };
-  } catch (err) {
-    if (timeout.expired) {
-      outcome = "timeout";
-      throw new PlatformError(504, "timeout", `request_timeout (${app.scaling.request_timeout} s) passed`);
-    }
-    log.warn({ err: String(err), runner_id: lease.runner.id }, "runner connection failed");
-    throw new PlatformError(502, "runner_unavailable", "the runner did not answer");
-  } finally {
-    lease.release();
-    deps.metrics.outcomes.inc({ mode: "sync", outcome });
+    });
+  });
+}
+
+/**
+ * openCall when it needs neither the database nor a wait: the key already
+ * checked (`call.key`), the app's routing and its revision in the cache, the
+ * caller allowed, a runner slot free here. Undefined otherwise, having
+ * changed nothing: the call then takes openCall, which answers it the same
+ * way with the work this skips (and the errors: 404, 401, 403, waiting).
+ */
+export function openCallNow(deps: GatewayDeps, call: GatewayCall): OpenCall | undefined {
+  if (call.clientGone?.aborted) return undefined;
+  const { app: name, environment } = parseAliasName(call.alias);
+  const app = deps.cache.appNow(call.owner, name, environment);
+  if (!app?.current_revision || !mayCall(app, call.key)) return undefined;
+  const revision = deps.cache.revisionNow(app.current_revision);
+  if (!revision || !deps.runners.placeableHere(app)) return undefined;
+  const lease = deps.runners.tryLease(app.id, revision.id);
+  if (!lease) return undefined;
+  if (call.key) deps.usage.record(app.id, call.key.key_id);
+  const requestId = randomUUID();
+  const timeout = new CallDeadline(app.scaling.request_timeout * 1000, call.clientGone);
+  return { app, lease: releasing(lease, timeout), requestId, log: deps.log.child({ request_id: requestId, app: app.name, env: app.environment }), timeout };
+}
+
+function mayCall(app: AppRow, key: KeyRow | undefined): boolean {
+  try {
+    authorizeCall(app, key);
+    return true;
+  } catch {
+    return false;
   }
+}
+
+/** The lease, whose release also stops the call's deadline. */
+function releasing(lease: Lease, timeout: CallDeadline): Lease {
+  return {
+    ...lease,
+    release() {
+      timeout.clear();
+      lease.release();
+    },
+  };
 }
 
 /** A sync or streaming call with its runner lease: what both do before they talk to the runner. */
@@ -157,14 +207,7 @@ export async function openCall(deps: GatewayDeps, call: GatewayCall, mode: "sync
   const timeout = new CallDeadline(first.scaling.request_timeout * 1000, call.clientGone);
   try {
     const { app, lease } = await acquireLease(deps, call, first, mode, timeout, log);
-    const leased: Lease = {
-      ...lease,
-      release() {
-        timeout.clear();
-        lease.release();
-      },
-    };
-    return { app, lease: leased, requestId, log, timeout };
+    return { app, lease: releasing(lease, timeout), requestId, log, timeout };
   } catch (err) {
     timeout.clear();
     throw err;

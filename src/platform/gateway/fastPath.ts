@@ -15,13 +15,19 @@
  * a body without Content-Length or over the size limit (Fastify answers
  * 413), a content type other than JSON, and every call once the server is
  * closing (Fastify answers 503).
+ *
+ * Within it, a call with everything at hand (a key this process verified
+ * before, the app and its revision cached, a runner slot free) runs without
+ * a promise from the request's body to its answer, which is written from the
+ * runner's response callback, as a bare proxy would (calls.ts, openCallNow
+ * and callRunner); any other call goes through syncCall.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log";
-import type { Authenticate } from "../api/auth";
+import type { KeyAuthenticator } from "../api/auth";
 import { gatewayErrorAnswer } from "../api/errorReply";
 import { refuseReservedPath } from "./callHeaders";
-import { syncCall, type GatewayCall, type GatewayDeps } from "./calls";
+import { callRunner, openCallNow, syncCall, type GatewayAnswer, type GatewayCall, type GatewayDeps } from "./calls";
 import { isStreamPath } from "./stream";
 import { CallerGone } from "./callSignals";
 
@@ -37,7 +43,7 @@ export interface FastPath {
   close(): void;
 }
 
-export function gatewayFastPath(deps: GatewayDeps & { authenticate: Authenticate }): FastPath {
+export function gatewayFastPath(deps: GatewayDeps & { authenticate: KeyAuthenticator }): FastPath {
   let closing = false;
   const maxBody = deps.limits.maxBodyBytes;
   const log: Logger = deps.log;
@@ -63,12 +69,29 @@ export function gatewayFastPath(deps: GatewayDeps & { authenticate: Authenticate
     else log.info(fields, "http request");
   };
 
+  // The call's answer, or its error in the gateway's shape, then its bookkeeping.
+  const respond = (res: ServerResponse, url: string, started: bigint, err: unknown, a?: GatewayAnswer) => {
+    try {
+      if (a) {
+        answer(res, a.status, { ...a.headers }, Buffer.isBuffer(a.body) ? a.body : JSON.stringify(a.body));
+        a.after?.();
+        accessLine(url, started, res.statusCode, a.accessLogged === true);
+        return;
+      }
+    } catch (e) {
+      err = e;
+    }
+    const e = gatewayErrorAnswer(err, url, log);
+    answer(res, e.status, e.headers, e.body);
+    accessLine(url, started, e.status, false);
+  };
+
   const serve = async (req: IncomingMessage, res: ServerResponse, url: string, owner: string, alias: string, subpath: string, body: Buffer, started: bigint) => {
-    const gone = new CallerGone(res);
-    let logged = false;
     try {
       // As routes.ts's toCall: the reserved paths first, then the key.
       refuseReservedPath(subpath, `${owner}/${alias}`);
+      // A key this process verified before is known at once; otherwise the check (hash, lookup) runs.
+      const known = deps.authenticate.known(req.headers);
       const call: GatewayCall = {
         method: "POST",
         owner,
@@ -81,18 +104,16 @@ export function gatewayFastPath(deps: GatewayDeps & { authenticate: Authenticate
         get queueBase() {
           return `${(req.socket as { encrypted?: boolean }).encrypted ? "https" : "http"}://${req.headers.host ?? ""}/queue`;
         },
-        key: await deps.authenticate(req),
-        clientGone: gone,
+        key: known !== null ? known : await deps.authenticate(req),
+        clientGone: new CallerGone(res),
       };
-      const a = await syncCall(deps, call);
-      logged = a.accessLogged === true;
-      answer(res, a.status, { ...a.headers }, Buffer.isBuffer(a.body) ? a.body : JSON.stringify(a.body));
-      a.after?.();
-      accessLine(url, started, res.statusCode, logged);
+      // Everything at hand (cached app and revision, a free runner slot): no promise from here to
+      // the answer, which is written from the runner's response callback. Else the ordinary call.
+      const opened = openCallNow(deps, call);
+      if (opened) callRunner(deps, call, opened, (err, a) => respond(res, url, started, err, a));
+      else respond(res, url, started, undefined, await syncCall(deps, call));
     } catch (err) {
-      const e = gatewayErrorAnswer(err, url, log);
-      answer(res, e.status, e.headers, e.body);
-      accessLine(url, started, e.status, false);
+      respond(res, url, started, err);
     }
   };
 

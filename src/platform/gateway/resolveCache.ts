@@ -43,6 +43,21 @@ export class ResolveCache {
     return this.cached(this.apps, `${owner}/${name}/${env}`, APP_TTL_MS, () => repo.getApp(this.db, owner, name, env));
   }
 
+  /**
+   * The app's routing when this cache holds a fresh entry, else undefined
+   * (also when the cached answer is "no such app"): for a caller that can
+   * serve the call without waiting and takes the ordinary path otherwise.
+   */
+  appNow(owner: string, name: string, env: string): AppRow | undefined {
+    const hit = this.apps.get(`${owner}/${name}/${env}`);
+    return hit && hit.until > Date.now() ? hit.value : undefined;
+  }
+
+  /** The revision when cached, else undefined (see appNow). */
+  revisionNow(id: string): RevisionRow | undefined {
+    return this.revisions.get(id);
+  }
+
   async revision(id: string): Promise<RevisionRow | undefined> {
     const hit = this.revisions.get(id);
     if (hit) return hit;

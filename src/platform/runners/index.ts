@@ -8,4 +8,4 @@ export { RunnerManager, CapacityError, NotPlaceableHereError, RevisionSuperseded
 export { Autoscaler, type AutoscalerOptions } from "./autoscaler";
 export { RunnerStartError, type RunnerBackend, type StartedRunner } from "./backend";
 export { LocalBackend } from "./localBackend";
-export { postToRunner, streamFromRunner, runnerHealth, cancelOnRunner, type RunnerResponse, type RunnerStream } from "./runnerHttp";
+export { exchangeWithRunner, postToRunner, streamFromRunner, runnerHealth, cancelOnRunner, type RunnerResponse, type RunnerStream } from "./runnerHttp";
