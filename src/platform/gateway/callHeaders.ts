@@ -54,6 +54,7 @@ export function refuseReservedPath(subpath: string, endpoint: string): void {
 const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]*)*$/;
 
 export function isReservedPath(subpath: string): boolean {
+  if (subpath === "/") return false;
   if (PLAIN_PATH.test(subpath) && !subpath.startsWith("//")) return isReservedForm(subpath);
   const forms = new Set<string>([subpath]);
   try {

@@ -97,7 +97,10 @@ export function gatewayFastPath(deps: GatewayDeps & { authenticate: KeyAuthentic
         owner,
         alias,
         subpath,
-        query: new URLSearchParams(),
+        // The fast path takes no query string; made only if something asks.
+        get query() {
+          return new URLSearchParams();
+        },
         headers: req.headers,
         body,
         // A sync call never names the queue; here for the interface.

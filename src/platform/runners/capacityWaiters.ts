@@ -47,6 +47,8 @@ export class CapacityWaiters {
 
   /** Wakes every waiter of the app. */
   wake(appId: string): void {
+    // Every released lease wakes its app; nearly always nobody waits.
+    if (this.waiters.length === 0) return;
     const mine = this.waiters.filter((w) => w.appId === appId);
     this.waiters = this.waiters.filter((w) => w.appId !== appId);
     for (const w of mine) w.resolve();

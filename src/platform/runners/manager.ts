@@ -241,14 +241,19 @@ export class RunnerManager {
 
   /** A lease on a ready runner of the revision with a free slot, not among `exclude`; no waiting. */
   tryLease(appId: string, revisionId: string, exclude: readonly string[] = []): Lease | undefined {
-    const free = this.list(appId).find(
-      (r) =>
+    // A loop over the map, not list(): this runs on every gateway call.
+    for (const r of this.runners.values()) {
+      if (
+        r.appId === appId &&
         r.revisionId === revisionId &&
         (r.state === "IDLE" || r.state === "RUNNING") &&
         r.inFlight < r.maxMultiplexing &&
-        !exclude.includes(r.id),
-    );
-    return free ? this.lease(free) : undefined;
+        !exclude.includes(r.id)
+      ) {
+        return this.lease(r);
+      }
+    }
+    return undefined;
   }
 
   /** Stops a runner that answered 503 or failed its health check; demand starts a replacement. */
