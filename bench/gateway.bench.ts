@@ -311,15 +311,18 @@ async function main() {
     const floor50 = pct(pLat, 50) - pct(dLat, 50);
     const floor99 = pct(pLat, 99) - pct(dLat, 99);
     const x50 = added50 / Math.max(floor50, 1e-3);
-    const x99 = added99 / Math.max(floor99, 1e-3);
+    // A bare hop that adds less at p99 than at p50 means the tails are the machine's noise, not
+    // the hop: no floor to divide by in this run (it happens on shared machines; run again).
+    const x99 = floor99 >= floor50 ? added99 / floor99 : undefined;
+    const x99Text = x99 === undefined ? "not measurable in this run (the bare hop's p99 floor is below its p50 floor: tail noise)" : `×${x99.toFixed(2)}`;
     const perCall = gatewayLines / gatewayCalls;
     process.stdout.write(
       `  gateway adds            p50 ${ms(added50)}, p99 ${ms(added99)}; the bare hop adds p50 ${ms(floor50)}, p99 ${ms(floor99)}\n` +
-        `  → gateway overhead      p50 ×${x50.toFixed(2)}, p99 ×${x99.toFixed(2)} of the bare-hop floor\n` +
+        `  → gateway overhead      p50 ×${x50.toFixed(2)}, p99 ${x99Text} of the bare-hop floor\n` +
         `  info log lines per gateway call: ${perCall.toFixed(2)}\n\n`,
     );
     goals.push({ what: "added latency p50 / bare-hop floor", figure: `×${x50.toFixed(2)}`, goal: "≤ ×1.5", met: x50 <= 1.5 });
-    goals.push({ what: "added latency p99 / bare-hop floor", figure: `×${x99.toFixed(2)}`, goal: "≤ ×2", met: x99 <= 2 });
+    goals.push({ what: "added latency p99 / bare-hop floor", figure: x99 === undefined ? "not measurable (noise)" : `×${x99.toFixed(2)}`, goal: "≤ ×2", met: x99 === undefined ? undefined : x99 <= 2 });
     goals.push({ what: "info log lines per gateway call", figure: perCall.toFixed(2), goal: "≤ 1", met: perCall <= 1 });
     await client.deleteApp("echo");
 
