@@ -1,5 +1,5 @@
 /**
- * The one way the build scripts (k8s.cjs, image-tools.cjs,
+ * The one way the build scripts (setup.cjs, k8s.cjs, image-tools.cjs,
  * pulumi-kubernetes.cjs) run a long command: its whole output in
  * ~/.cache/falplane/logs/<logName>.log, a progress line on the terminal (in
  * place on a terminal, every 30 s otherwise), and on failure the last lines

@@ -10,12 +10,13 @@
  *   node scripts/setup.cjs --engine-only   only the engine
  */
 "use strict";
-const { spawn, spawnSync, execFileSync } = require("node:child_process");
+const { spawnSync, execFileSync } = require("node:child_process");
 const { createHash } = require("node:crypto");
-const { existsSync, mkdirSync, copyFileSync, chmodSync, readFileSync, writeFileSync, readdirSync, createWriteStream } = require("node:fs");
+const { existsSync, mkdirSync, copyFileSync, chmodSync, readFileSync, writeFileSync, readdirSync } = require("node:fs");
 const { homedir } = require("node:os");
 const { join } = require("node:path");
 const { ROOT, PULUMI_VERSION, CACHE_DIR, findEngineDir, pulumiVersion } = require("./engine.cjs");
+const logged = require("./logged.cjs");
 
 const say = (msg) => process.stdout.write(`[setup] ${msg}\n`);
 const fail = (msg) => {
@@ -23,63 +24,28 @@ const fail = (msg) => {
   process.exit(1);
 };
 
-/** Full output of every step goes here; the terminal gets one line per step and a progress line. */
-const LOG_DIR = join(homedir(), ".cache", "falplane", "logs");
-const seconds = (since) => `${Math.round((Date.now() - since) / 1000)} s`;
+const { LOG_DIR, seconds, goProgress } = logged;
 
 /**
- * Runs one step with its whole output in a log file of its own: the terminal
- * shows a progress line (updated in place on a terminal, every 30 s
- * otherwise) and, when the step fails, the last lines of the log and its path.
- * `progress` reads each output line and returns the progress text.
+ * Runs one step through the build scripts' shared runner (scripts/logged.cjs):
+ * its whole output in a log file of its own (`opts.logName`, else the
+ * command's name), a progress line on the terminal; resolves `{ ok, elapsed,
+ * logPath }` whether it failed or not.
  */
 function runLogged(title, cmd, args, opts = {}) {
-  mkdirSync(LOG_DIR, { recursive: true });
-  const logPath = join(LOG_DIR, `${opts.logName || cmd}.log`);
-  const log = createWriteStream(logPath);
-  const started = Date.now();
-  const tail = [];
-  let status = "";
-  const tty = process.stdout.isTTY;
-  const show = () => {
-    const line = `[setup]   ${title}: ${status ? status + ", " : ""}${seconds(started)}`;
-    if (tty) process.stdout.write(`\r${line.slice(0, (process.stdout.columns || 100) - 1)}\x1b[K`);
-    else process.stdout.write(line + "\n");
-  };
-  const ticker = setInterval(show, tty ? 1000 : 30_000);
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd || ROOT, env: opts.env || process.env, stdio: ["ignore", "pipe", "pipe"] });
-    let pending = "";
-    const onData = (chunk) => {
-      log.write(chunk);
-      pending += chunk.toString();
-      const lines = pending.split("\n");
-      pending = lines.pop();
-      for (const line of lines) {
-        tail.push(line);
-        if (tail.length > 30) tail.shift();
-        if (opts.progress) status = opts.progress(line) || status;
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    const finish = (code, error) => {
-      clearInterval(ticker);
-      if (tty) process.stdout.write("\r\x1b[K");
-      log.end(() => resolve({ ok: code === 0, code, error, logPath, tail: tail.filter((l) => l.trim()), elapsed: seconds(started) }));
-    };
-    child.on("error", (err) => finish(-1, err));
-    child.on("close", (code) => finish(code));
-  });
+  return logged.runLogged("[setup]", title, cmd, args, { ...stepOptions(cmd, opts), allowFailure: true });
 }
 
-/** runLogged, and on failure the cause on the terminal and exit 1. */
+const stepOptions = (cmd, opts) => ({ ...opts, logName: opts.logName || cmd, cwd: opts.cwd || ROOT, env: opts.env || process.env });
+
+/** runLogged, and on failure the cause and the log's last lines on the terminal, and exit 1. */
 async function runStep(title, cmd, args, opts = {}) {
-  const r = await runLogged(title, cmd, args, opts);
-  if (r.ok) return r;
-  process.stderr.write(`[setup] ${title} failed (${r.error ? r.error.message : `exit code ${r.code}`}); last lines of ${r.logPath}:\n`);
-  for (const line of r.tail.slice(-20)) process.stderr.write(`    ${line}\n`);
-  fail(`${cmd} ${args.join(" ")}`);
+  try {
+    return await logged.runLogged("[setup]", title, cmd, args, stepOptions(cmd, opts));
+  } catch (err) {
+    process.stderr.write(`[setup] ${err.message}\n`);
+    fail(`${cmd} ${args.join(" ")}`);
+  }
 }
 
 async function npmDependencies() {
@@ -130,17 +96,11 @@ function languageHostStamp() {
 /** `go build -v`, with modules downloaded and packages compiled as its progress. */
 function goBuild(title, pkg, out, logName) {
   const ldflags = `-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${PULUMI_VERSION}`;
-  let downloaded = 0;
-  let compiled = 0;
   return runStep(title, "go", ["build", "-v", "-trimpath", "-ldflags", ldflags, "-o", out, pkg], {
     cwd: join(ROOT, "tools", "pulumi"),
     env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: `${process.env.GOFLAGS || ""} -mod=readonly`.trim() },
     logName,
-    progress: (line) => {
-      if (line.startsWith("go: downloading")) downloaded++;
-      else if (/^[\w.-]+(\/[\w.@+-]+)*$/.test(line.trim())) compiled++;
-      return `${downloaded} modules downloaded, ${compiled} packages compiled`;
-    },
+    progress: goProgress(),
   });
 }
 
