@@ -51,14 +51,14 @@ export function keyAuthenticator(cache: ResolveCache): KeyAuthenticator {
     return row !== undefined && cache.isCurrentKey(row) ? row : null;
   };
   const check: Authenticate = async (req) => {
-    const header = req.headers.authorization;
-    if (!header) return undefined;
-    const known = verified.get(header);
-    if (known !== undefined && cache.isCurrentKey(known)) return known;
+    const remembered = known(req.headers);
+    if (remembered !== null) return remembered;
+    // A header is there: `known` answers undefined only without one.
+    const header = req.headers.authorization!;
     const parsed = parseAuthorization(header);
     const key = parsed && (await cache.key(parsed.keyId));
     if (!parsed || !key || key.revoked_at || !secretMatches(parsed.secret, key.secret_hash)) {
-      if (known !== undefined) verified.delete(header);
+      verified.delete(header);
       throw new PlatformError(401, "unauthorized", "invalid API key");
     }
     if (verified.size >= MAX_VERIFIED) verified = new Map();

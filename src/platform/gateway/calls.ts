@@ -24,7 +24,7 @@ import type { Logger } from "../log";
 import type { PlatformMetrics } from "../metrics";
 import { PlatformError } from "../errors";
 import { parseAliasName } from "../../model/catalog";
-import { authorizeCall } from "./auth";
+import { authorizeCall, callRefusal } from "./auth";
 import { parseRequestTimeoutHeader } from "./callHeaders";
 import type { ResolveCache } from "./resolveCache";
 import type { UsageRecorder } from "./usage";
@@ -148,24 +148,24 @@ export function openCallNow(deps: GatewayDeps, call: GatewayCall): OpenCall | un
   if (call.clientGone?.aborted) return undefined;
   const { app: name, environment } = parseAliasName(call.alias);
   const app = deps.cache.appNow(call.owner, name, environment);
-  if (!app?.current_revision || !mayCall(app, call.key)) return undefined;
+  if (!app?.current_revision || callRefusal(app, call.key)) return undefined;
   const revision = deps.cache.revisionNow(app.current_revision);
   if (!revision || !deps.runners.placeableHere(app)) return undefined;
   const lease = deps.runners.tryLease(app.id, revision.id);
   if (!lease) return undefined;
-  if (call.key) deps.usage.record(app.id, call.key.key_id);
-  const requestId = randomUUID();
-  const timeout = new CallDeadline(app.scaling.request_timeout * 1000, call.clientGone);
-  return { app, lease: releasing(lease, timeout), requestId, log: deps.log.child({ request_id: requestId, app: app.name, env: app.environment }), timeout };
+  const { requestId, log, timeout } = startCall(deps, call, app);
+  return { app, lease: releasing(lease, timeout), requestId, log, timeout };
 }
 
-function mayCall(app: AppRow, key: KeyRow | undefined): boolean {
-  try {
-    authorizeCall(app, key);
-    return true;
-  } catch {
-    return false;
-  }
+/** What every routed call starts with: the caller's usage recorded, a request id, its logger, its deadline from now. */
+function startCall(deps: GatewayDeps, call: GatewayCall, app: AppRow): { requestId: string; log: Logger; timeout: CallDeadline } {
+  if (call.key) deps.usage.record(app.id, call.key.key_id);
+  const requestId = randomUUID();
+  return {
+    requestId,
+    log: deps.log.child({ request_id: requestId, app: app.name, env: app.environment }),
+    timeout: new CallDeadline(app.scaling.request_timeout * 1000, call.clientGone),
+  };
 }
 
 /** The lease, whose release also stops the call's deadline. */
@@ -201,10 +201,7 @@ export interface OpenCall {
  */
 export async function openCall(deps: GatewayDeps, call: GatewayCall, mode: "sync" | "stream"): Promise<OpenCall> {
   const first = await resolveApp(deps, call);
-  if (call.key) deps.usage.record(first.id, call.key.key_id);
-  const requestId = randomUUID();
-  const log = deps.log.child({ request_id: requestId, app: first.name, env: first.environment });
-  const timeout = new CallDeadline(first.scaling.request_timeout * 1000, call.clientGone);
+  const { requestId, log, timeout } = startCall(deps, call, first);
   try {
     const { app, lease } = await acquireLease(deps, call, first, mode, timeout, log);
     return { app, lease: releasing(lease, timeout), requestId, log, timeout };

@@ -40,7 +40,7 @@ export class ResolveCache {
   }
 
   async app(owner: string, name: string, env: string): Promise<AppRow | undefined> {
-    return this.cached(this.apps, `${owner}/${name}/${env}`, APP_TTL_MS, () => repo.getApp(this.db, owner, name, env));
+    return this.cached(this.apps, appKey(owner, name, env), APP_TTL_MS, () => repo.getApp(this.db, owner, name, env));
   }
 
   /**
@@ -49,8 +49,7 @@ export class ResolveCache {
    * serve the call without waiting and takes the ordinary path otherwise.
    */
   appNow(owner: string, name: string, env: string): AppRow | undefined {
-    const hit = this.apps.get(`${owner}/${name}/${env}`);
-    return hit && hit.until > Date.now() ? hit.value : undefined;
+    return fresh(this.apps, appKey(owner, name, env))?.value;
   }
 
   /** The revision when cached, else undefined (see appNow). */
@@ -76,11 +75,19 @@ export class ResolveCache {
   }
 
   private async cached<T>(map: Map<string, Entry<T>>, k: string, ttl: number, load: () => Promise<T>): Promise<T> {
-    const hit = map.get(k);
-    if (hit && hit.until > Date.now()) return hit.value;
+    const hit = fresh(map, k);
+    if (hit) return hit.value;
     const value = await load();
     if (map.size >= MAX_ENTRIES) map.clear();
     map.set(k, { value, until: Date.now() + ttl });
     return value;
   }
+}
+
+const appKey = (owner: string, name: string, env: string) => `${owner}/${name}/${env}`;
+
+/** The entry for `k` while it has not expired. */
+function fresh<T>(map: Map<string, Entry<T>>, k: string): Entry<T> | undefined {
+  const hit = map.get(k);
+  return hit && hit.until > Date.now() ? hit : undefined;
 }

@@ -218,8 +218,9 @@ export class RunnerManager {
       if (wakeUps > 0 && opts.signal?.aborted) throw opts.signal.reason ?? new Error("aborted");
       const free = this.tryLease(app.id, revision.id);
       if (free) return free;
+      // The first look reads no signal when a runner is free; after a wake-up it was read above.
       const signal = opts.signal;
-      if (signal?.aborted) throw signal.reason ?? new Error("aborted");
+      if (wakeUps === 0 && signal?.aborted) throw signal.reason ?? new Error("aborted");
       if (wakeUps > 0 && stillServing && !(await stillServing())) throw new RevisionSupersededError(revision.id);
 
       const active = this.list(app.id).filter((r) => r.revisionId === revision.id && ACTIVE_STATES.includes(r.state));
