@@ -13,7 +13,8 @@ Exit codes: 0 clean shutdown, 2 bad invocation/config, 3 setup() raised,
 
 One file on purpose (about 590 lines): it is the whole harness, standard
 library only, and reads top to bottom as the reference implementation of the
-runner protocol; splitting it would scatter the lifecycle above.
+runner protocol; splitting it would scatter the lifecycle above. (The one
+thing apart, _http_parse.py, is a faster drop-in for a stdlib method.)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from . import _loader
+from ._http_parse import FastRequestParsing
 from ._ready import signal_ready
 from .app import App, HTTPError, RequestContext, normalize_path
 
@@ -194,7 +196,8 @@ class _Server(ThreadingHTTPServer):
         _log(f"error on connection from {client_address}:\n{traceback.format_exc()}")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FastRequestParsing, BaseHTTPRequestHandler):
+    # FastRequestParsing: the stdlib's request parsing without email.parser (~35 µs a request).
     protocol_version = "HTTP/1.1"  # keep-alive by default
     server_version = "falplane"
     timeout = IDLE_TIMEOUT_S
