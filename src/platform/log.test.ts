@@ -17,6 +17,20 @@ function child(body: string): { status: number | null; lines: string[] } {
 }
 
 describe("log lines", () => {
+  it("carry the fields of every logger above them, the nearest one winning", () => {
+    const lines: string[] = [];
+    const root = createLogger("info", { app: "a", env: "main" }, (l) => lines.push(l));
+    const runner = root.child({ runner_id: "r1", env: "dev" });
+    runner.child({ request_id: "q1" }).info({ status: 200 }, "sync request");
+    runner.warn({ runner_id: "r2" }, "replacing runner");
+    root.info({}, "plain");
+    const [call, warn, plain] = lines.map((l) => JSON.parse(l));
+    expect(Object.keys(call)).toEqual(["time", "level", "msg", "app", "env", "runner_id", "request_id", "status"]);
+    expect(call).toMatchObject({ app: "a", env: "dev", runner_id: "r1", request_id: "q1", status: 200 });
+    expect(warn).toMatchObject({ app: "a", env: "dev", runner_id: "r2" });
+    expect(plain).toEqual({ time: plain.time, level: "info", msg: "plain", app: "a", env: "main" });
+  });
+
   it("are written together once per turn of the event loop, in order", async () => {
     const writes: string[] = [];
     const log = createLogger("info", { app: "a" }, batchedLines((chunk) => writes.push(chunk)));

@@ -38,6 +38,8 @@ class JsonLogger implements Logger {
     private readonly threshold: number,
     private readonly bound: Record<string, unknown>,
     private readonly write: (line: string) => void,
+    /** A child's own fields, kept apart from its parent's until a line is written (most children write one line, or none). */
+    private readonly own?: Record<string, unknown>,
   ) {}
 
   debug(fields: Record<string, unknown>, msg: string): void {
@@ -57,11 +59,11 @@ class JsonLogger implements Logger {
   }
 
   child(fields: Record<string, unknown>): Logger {
-    return new JsonLogger(this.threshold, { ...this.bound, ...fields }, this.write);
+    return new JsonLogger(this.threshold, this.own ? { ...this.bound, ...this.own } : this.bound, this.write, fields);
   }
 
   private emit(level: string, fields: Record<string, unknown>, msg: string): void {
-    this.write(JSON.stringify({ time: isoNow(), level, msg, ...this.bound, ...fields }));
+    this.write(JSON.stringify({ time: isoNow(), level, msg, ...this.bound, ...this.own, ...fields }));
   }
 }
 

@@ -52,7 +52,8 @@ export class CallerGone {
   private readonly abort = new LazyAbort();
 
   constructor(res: ServerResponse) {
-    res.once("close", () => {
+    // `on`, not `once` (a wrapper per call): a response closes once.
+    res.on("close", () => {
       if (!res.writableFinished) this.abort.fire(new Error("the caller closed the connection"));
     });
   }

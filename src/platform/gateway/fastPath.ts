@@ -43,6 +43,8 @@ export interface FastPath {
   close(): void;
 }
 
+function ignore(): void {}
+
 export function gatewayFastPath(deps: GatewayDeps & { authenticate: KeyAuthenticator }): FastPath {
   let closing = false;
   const maxBody = deps.limits.maxBodyBytes;
@@ -142,12 +144,13 @@ export function gatewayFastPath(deps: GatewayDeps & { authenticate: KeyAuthentic
       const started = process.hrtime.bigint();
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
-      req.once("end", () => {
+      // `on`, not `once` (a wrapper per call): each fires at most once.
+      req.on("end", () => {
         const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
         void serve(req, res, url, m[1], m[2], subpath, body, started);
       });
       // A caller that leaves mid-body gets no answer, as with Fastify.
-      req.once("error", () => undefined);
+      req.on("error", ignore);
       return true;
     },
   };

@@ -120,8 +120,14 @@ function runnerRequest(
   onError: (err: Error) => void,
   onResponse: (res: IncomingMessage) => void,
 ): void {
-  const { host, port } = targetOf(baseUrl);
-  const req = http.request({ host, port, path, method: "POST", agent, headers: { ...headers, "content-length": body.length } }, onResponse);
+  const target = targetOf(baseUrl);
+  // Headers as a flat list: Node then validates and writes them in one pass instead of storing
+  // each through setHeader (~5 µs a call on the gateway's hot path). A list gets no Host header
+  // from Node, so it is sent here.
+  const raw: string[] = ["host", target.hostHeader];
+  for (const name in headers) raw.push(name, headers[name]);
+  raw.push("content-length", String(body.length));
+  const req = http.request({ host: target.host, port: target.port, path, method: "POST", agent, headers: raw }, onResponse);
   req.on("error", onError);
   // Not http.request's `signal` option: it registers a weak listener and an end-of-stream
   // watcher per request, which cost more on the gateway's hot path than this.
@@ -140,13 +146,13 @@ function destroyWith(req: http.ClientRequest, reason: unknown): void {
   req.destroy(reason instanceof Error ? reason : new Error(String(reason)));
 }
 
-/** Host and port of a runner's base URL, parsed once per runner rather than per request. */
-const targets = new Map<string, { host: string; port: string }>();
-function targetOf(baseUrl: string): { host: string; port: string } {
+/** Host, port and Host header of a runner's base URL, parsed once per runner rather than per request. */
+const targets = new Map<string, { host: string; port: string; hostHeader: string }>();
+function targetOf(baseUrl: string): { host: string; port: string; hostHeader: string } {
   let t = targets.get(baseUrl);
   if (!t) {
     const u = new URL(baseUrl);
-    t = { host: u.hostname, port: u.port };
+    t = { host: u.hostname, port: u.port, hostHeader: u.host };
     // Runners come and go; their URLs are few at a time, so a full map is simply started afresh.
     if (targets.size >= 1000) targets.clear();
     targets.set(baseUrl, t);
