@@ -4,7 +4,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { batchedLines, createLogger } from "./log";
 
 const LOG_MODULE = resolve(__dirname, "log.ts");
@@ -17,6 +17,39 @@ function child(body: string): { status: number | null; lines: string[] } {
 }
 
 describe("log lines", () => {
+  it("are the JSON of one object: the line keys first, then bound fields, then the line's, a repeated name replaced in place", () => {
+    const lines: string[] = [];
+    const log = createLogger("info", { app: "a", n: 1 }, (l) => lines.push(l));
+    log.info({ app: "b", extra: 'quote " and \\ backslash' }, "repeats a bound name");
+    log.info({ msg: "field named msg" }, "repeats a line key");
+    log.child({ level: "bound named level" }).info({}, "a bound line key");
+    log.info({}, "no fields");
+    log.child({}).info({ skipped: undefined, kept: null }, "undefined is left out");
+    const parsed = lines.map((l) => JSON.parse(l));
+    for (const [i, p] of parsed.entries()) expect(lines[i]).toBe(JSON.stringify(p));
+    expect(parsed[0]).toEqual({ time: parsed[0].time, level: "info", msg: "repeats a bound name", app: "b", n: 1, extra: 'quote " and \\ backslash' });
+    expect(parsed[1]).toEqual({ time: parsed[1].time, level: "info", msg: "field named msg", app: "a", n: 1 });
+    expect(parsed[2]).toEqual({ time: parsed[2].time, level: "bound named level", msg: "a bound line key", app: "a", n: 1 });
+    expect(parsed[3]).toEqual({ time: parsed[3].time, level: "info", msg: "no fields", app: "a", n: 1 });
+    expect(parsed[4]).toEqual({ time: parsed[4].time, level: "info", msg: "undefined is left out", app: "a", n: 1, kept: null });
+  });
+
+  it("are stamped with the time in ISO 8601 to the millisecond, across second boundaries", () => {
+    const lines: string[] = [];
+    const log = createLogger("info", {}, (l) => lines.push(l));
+    const at = [Date.UTC(2026, 11, 2, 16, 25, 38, 5), Date.UTC(2026, 11, 2, 16, 25, 38, 50), Date.UTC(2026, 11, 2, 16, 25, 38, 999), Date.UTC(2026, 11, 2, 16, 25, 39, 0), Date.UTC(2027, 0, 1, 0, 0, 0, 123)];
+    const now = vi.spyOn(Date, "now");
+    try {
+      for (const t of at) {
+        now.mockReturnValue(t);
+        log.info({}, "tick");
+      }
+    } finally {
+      now.mockRestore();
+    }
+    expect(lines.map((l) => JSON.parse(l).time)).toEqual(at.map((t) => new Date(t).toISOString()));
+  });
+
   it("carry the fields of every logger above them, the nearest one winning", () => {
     const lines: string[] = [];
     const root = createLogger("info", { app: "a", env: "main" }, (l) => lines.push(l));

@@ -40,6 +40,8 @@ class JsonLogger implements Logger {
     private readonly write: (line: string) => void,
     /** A child's own fields, kept apart from its parent's until a line is written (most children write one line, or none). */
     private readonly own?: Record<string, unknown>,
+    /** `bound` as JSON text (see boundText), when the parent already made it. */
+    private boundJson?: string | null,
   ) {}
 
   debug(fields: Record<string, unknown>, msg: string): void {
@@ -59,24 +61,72 @@ class JsonLogger implements Logger {
   }
 
   child(fields: Record<string, unknown>): Logger {
-    return new JsonLogger(this.threshold, this.own ? { ...this.bound, ...this.own } : this.bound, this.write, fields);
+    if (this.own) return new JsonLogger(this.threshold, { ...this.bound, ...this.own }, this.write, fields);
+    // The common case, a child of a long-lived logger: it shares the parent's bound fields and their text.
+    return new JsonLogger(this.threshold, this.bound, this.write, fields, this.boundText());
   }
 
+  /**
+   * The line is `{"time","level","msg", bound fields, own fields, the line's
+   * fields}`, a later field replacing an earlier one of the same name. It is
+   * written as JSON text pieces (the bound fields' text made once per
+   * long-lived logger) rather than by stringifying a merged copy, which cost
+   * a third of the gateway's access line; a line where a name repeats takes
+   * the merged copy.
+   */
   private emit(level: string, fields: Record<string, unknown>, msg: string): void {
-    this.write(JSON.stringify({ time: isoNow(), level, msg, ...this.bound, ...this.own, ...fields }));
+    const time = isoNow();
+    const bound = this.boundText();
+    const own = this.own;
+    if (bound === null || (own !== undefined && repeats(own, this.bound, undefined)) || repeats(fields, this.bound, own)) {
+      this.write(JSON.stringify({ time, level, msg, ...this.bound, ...own, ...fields }));
+      return;
+    }
+    this.write(`{"time":"${time}","level":"${level}","msg":${JSON.stringify(msg)}${bound}${own === undefined ? "" : members(own)}${members(fields)}}`);
+  }
+
+  /** `,"k":v,...` of the bound fields ("" when none); null when one of them is named like a line key. */
+  private boundText(): string | null {
+    if (this.boundJson === undefined) this.boundJson = LINE_KEYS.some((k) => k in this.bound) ? null : members(this.bound);
+    return this.boundJson;
   }
 }
 
-let lastMs = 0;
-let lastIso = "";
-/** The current time as ISO 8601, formatted once per millisecond (busy processes log several lines in one). */
+/** Keys every line starts with: fields of these names take the merged path (emit). */
+const LINE_KEYS = ["time", "level", "msg"];
+
+/** `,"k":v,...` of an object's fields, "" when it has none. */
+function members(o: Record<string, unknown>): string {
+  const text = JSON.stringify(o);
+  return text.length > 2 ? `,${text.slice(1, -1)}` : "";
+}
+
+/** Whether `fields` names a field of `bound` or `own`, or a line key: emit then merges. */
+function repeats(fields: Record<string, unknown>, bound: Record<string, unknown>, own: Record<string, unknown> | undefined): boolean {
+  for (const k in fields) {
+    if (k in bound || (own !== undefined && k in own) || k === "time" || k === "level" || k === "msg") return true;
+  }
+  return false;
+}
+
+let lastSecond = -1;
+let secondPrefix = "";
+/**
+ * The current time as ISO 8601 with milliseconds. Date's toISOString runs
+ * once per second: within a second only the milliseconds change (the
+ * gateway logs about one line a millisecond, and formatting each cost more
+ * than the rest of the line).
+ */
 function isoNow(): string {
   const now = Date.now();
-  if (now !== lastMs) {
-    lastMs = now;
-    lastIso = new Date(now).toISOString();
+  const second = Math.floor(now / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    // "2026-12-02T16:25:38." from "2026-12-02T16:25:38.123Z"
+    secondPrefix = new Date(second * 1000).toISOString().slice(0, -4);
   }
-  return lastIso;
+  const ms = now - second * 1000;
+  return `${secondPrefix}${ms < 10 ? "00" : ms < 100 ? "0" : ""}${ms}Z`;
 }
 
 /**
