@@ -4,15 +4,31 @@
  * queue and the backends share one idea of the runner protocol
  * (docs/runner-protocol.md).
  *
- * Requests go over a keep-alive pool (node:http): cheaper per call than
- * fetch, which matters on the gateway's hot path. Idle sockets close after
+ * A request whose whole answer is read (a sync call, a queued request) goes
+ * through undici's dispatcher, with a handler object rather than promises
+ * or streams: Node's own client (agent, ClientRequest, IncomingMessage) was
+ * the largest part of the gateway's cost per call after the runner itself
+ * (docs/performance.md, "Fourth pass"). A streamed answer keeps node:http,
+ * whose IncomingMessage is the back-pressured Readable the gateway pipes to
+ * the caller. Both pools keep connections alive and close idle ones after
  * 30 s, well before the runner harness drops idle connections (300 s), so a
- * pooled socket is not reused just as the runner closes it. Health checks and
- * cancellations are rare and use fetch.
+ * pooled connection is not reused just as the runner closes it. Health
+ * checks and cancellations are rare and use fetch.
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import { Agent, type Dispatcher } from "undici";
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 30_000 });
+
+const IDLE_MS = 30_000;
+const dispatcher = new Agent({
+  connections: 256,
+  keepAliveTimeout: IDLE_MS,
+  keepAliveMaxTimeout: IDLE_MS,
+  // No client-side limits: request_timeout (the caller's abort) bounds a call, however long.
+  headersTimeout: 0,
+  bodyTimeout: 0,
+});
 
 export interface RunnerResponse {
   readonly status: number;
@@ -36,10 +52,7 @@ export function postToRunner(
 
 /**
  * postToRunner with a callback, called once: for the gateway's synchronous
- * fast path, which answers from the callback. The body is read from the
- * response callback itself, not after a promise of the response settles: a
- * reader attached a microtask later measured ~40 µs slower per call on the
- * gateway's hot path (docs/performance.md).
+ * fast path, which answers from the callback, with no promise in between.
  */
 export function exchangeWithRunner(
   baseUrl: string,
@@ -49,30 +62,73 @@ export function exchangeWithRunner(
   abort: RunnerAbort | undefined,
   done: (err: Error | undefined, res?: RunnerResponse) => void,
 ): void {
-  // Arrows passed inline, not bound to names: tsx names a named one with a helper call each time.
-  const state = { settled: false };
-  runnerRequest(baseUrl, path, headers, body, abort, (err) => settle(state, done, err), (res) => {
-    const chunks: Buffer[] = [];
-    res.on("data", (c: Buffer) => chunks.push(c));
-    res.once("end", () =>
-      settle(state, done, undefined, {
-        status: res.statusCode ?? 502,
-        contentType: (res.headers["content-type"] as string | undefined) ?? "application/json",
-        body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
-      }),
-    );
-    res.once("error", (err) => settle(state, done, err));
-    res.once("close", () => {
-      if (!res.readableEnded) settle(state, done, new Error("the runner's answer ended early"));
-    });
-  });
+  const exchange = new RunnerExchange(done);
+  if (abort instanceof AbortSignal) {
+    if (abort.aborted) return exchange.cancel(abort.reason);
+    const listener = { handleEvent: () => exchange.cancel(abort.reason) };
+    abort.addEventListener("abort", listener, { once: true });
+    exchange.cleanup = () => abort.removeEventListener("abort", listener);
+  } else abort?.onAbort((reason) => exchange.cancel(reason));
+  if (!exchange.settled) dispatcher.dispatch({ origin: baseUrl, path, method: "POST", headers, body }, exchange);
 }
 
-/** Calls `done` the first time only. */
-function settle(state: { settled: boolean }, done: (err: Error | undefined, res?: RunnerResponse) => void, err: Error | undefined, res?: RunnerResponse): void {
-  if (state.settled) return;
-  state.settled = true;
-  done(err, res);
+/**
+ * One request's answer, collected from undici's handler callbacks (its
+ * methods on the prototype: one object per request, no closures).
+ */
+class RunnerExchange implements Dispatcher.DispatchHandler {
+  settled = false;
+  /** Removes the abort listener, if one was added. */
+  cleanup?: () => void;
+  private status = 502;
+  private contentType = "application/json";
+  private readonly chunks: Buffer[] = [];
+  private abortRequest?: (err?: Error) => void;
+
+  constructor(private readonly done: (err: Error | undefined, res?: RunnerResponse) => void) {}
+
+  /** Ends the request with `reason` (a deadline, the caller gone): the answer is an error now, the connection is dropped. */
+  cancel(reason: unknown): void {
+    const err = reason instanceof Error ? reason : new Error(String(reason));
+    this.settle(err);
+    this.abortRequest?.(err);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortRequest = abort;
+    // Cancelled while it waited for a connection: it is not sent.
+    if (this.settled) abort(new Error("the request was cancelled before it was sent"));
+  }
+
+  onHeaders(statusCode: number, headers: Buffer[]): boolean {
+    this.status = statusCode;
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i].length === 12 && headers[i].toString("latin1").toLowerCase() === "content-type") this.contentType = headers[i + 1].toString("latin1");
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    const chunks = this.chunks;
+    this.settle(undefined, { status: this.status, contentType: this.contentType, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) });
+  }
+
+  onError(err: Error): void {
+    this.settle(err);
+  }
+
+  /** Calls `done` the first time only. */
+  private settle(err: Error | undefined, res?: RunnerResponse): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.cleanup?.();
+    this.done(err, res);
+  }
 }
 
 export interface RunnerStream {
