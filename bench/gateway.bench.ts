@@ -254,6 +254,9 @@ async function idleRss(dataDir: string, env: Record<string, string>): Promise<{ 
     env: { ...process.env, FALPLANE_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  // A pipe the child resets as it exits (seen once, ECONNRESET) must not end the bench: its output is only read for the start line.
+  child.stdout!.on("error", () => undefined);
+  child.stderr!.on("error", () => undefined);
   try {
     await new Promise<void>((ok, fail) => {
       let text = "";
