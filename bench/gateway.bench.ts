@@ -360,6 +360,7 @@ async function main() {
       const floor99 = pct(pLat, 99) - pct(dLat, 99);
       // A bare hop that adds less at p99 than at p50 means the tails are the machine's noise, not
       // the hop: no floor to divide by in this run (it happens on shared machines; run again).
+      const x50 = added50 / Math.max(floor50, 1e-3);
       const x99 = floor99 >= floor50 ? added99 / floor99 : undefined;
       const row = (name: string, xs: number[]) =>
         `    ${name.padEnd(20)} p50 ${ms(pct(xs, 50)).padStart(10)}   p99 ${ms(pct(xs, 99)).padStart(10)}   (p50 ×${(pct(xs, 50) / pct(dLat, 50)).toFixed(2)} of direct)\n`;
@@ -369,8 +370,8 @@ async function main() {
         row("bare Node proxy hop", pLat) +
         row("falplane gateway", gLat) +
         `    gateway adds          p50 ${ms(added50)}, p99 ${ms(added99)}; the bare hop adds p50 ${ms(floor50)}, p99 ${ms(floor99)}\n` +
-        `    → gateway overhead    p50 ×${(added50 / Math.max(floor50, 1e-3)).toFixed(2)}, p99 ${x99Text} of the bare-hop floor\n`;
-      return { x50: added50 / Math.max(floor50, 1e-3), x99, text };
+        `    → gateway overhead    p50 ×${x50.toFixed(2)}, p99 ${x99Text} of the bare-hop floor\n`;
+      return { x50, x99, text };
     };
     const there = ratios(lat);
     const inside = ratios(here);

@@ -104,7 +104,7 @@ function members(o: Record<string, unknown>): string {
 /** Whether `fields` names a field of `bound` or `own`, or a line key: emit then merges. */
 function repeats(fields: Record<string, unknown>, bound: Record<string, unknown>, own: Record<string, unknown> | undefined): boolean {
   for (const k in fields) {
-    if (k in bound || (own !== undefined && k in own) || k === "time" || k === "level" || k === "msg") return true;
+    if (k in bound || (own !== undefined && k in own) || LINE_KEYS.includes(k)) return true;
   }
   return false;
 }

@@ -63,12 +63,7 @@ export function exchangeWithRunner(
   done: (err: Error | undefined, res?: RunnerResponse) => void,
 ): void {
   const exchange = new RunnerExchange(done);
-  if (abort instanceof AbortSignal) {
-    if (abort.aborted) return exchange.cancel(abort.reason);
-    const listener = { handleEvent: () => exchange.cancel(abort.reason) };
-    abort.addEventListener("abort", listener, { once: true });
-    exchange.cleanup = () => abort.removeEventListener("abort", listener);
-  } else abort?.onAbort((reason) => exchange.cancel(reason));
+  exchange.cleanup = whenAborted(abort, (reason) => exchange.cancel(reason));
   if (!exchange.settled) dispatcher.dispatch({ origin: baseUrl, path, method: "POST", headers, body }, exchange);
 }
 
@@ -89,7 +84,7 @@ class RunnerExchange implements Dispatcher.DispatchHandler {
 
   /** Ends the request with `reason` (a deadline, the caller gone): the answer is an error now, the connection is dropped. */
   cancel(reason: unknown): void {
-    const err = reason instanceof Error ? reason : new Error(String(reason));
+    const err = asError(reason);
     this.settle(err);
     this.abortRequest?.(err);
   }
@@ -187,19 +182,32 @@ function runnerRequest(
   req.on("error", onError);
   // Not http.request's `signal` option: it registers a weak listener and an end-of-stream
   // watcher per request, which cost more on the gateway's hot path than this.
-  if (abort instanceof AbortSignal) {
-    if (abort.aborted) destroyWith(req, abort.reason);
-    else {
-      const listener = { handleEvent: () => destroyWith(req, abort.reason) };
-      abort.addEventListener("abort", listener, { once: true });
-      req.once("close", () => abort.removeEventListener("abort", listener));
-    }
-  } else abort?.onAbort((reason) => destroyWith(req, reason));
+  const stopListening = whenAborted(abort, (reason) => req.destroy(asError(reason)));
+  if (stopListening) req.once("close", stopListening);
   req.end(body);
 }
 
-function destroyWith(req: http.ClientRequest, reason: unknown): void {
-  req.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+/**
+ * Calls `fn` once when `abort` fires, at once when it already has. Returns
+ * what removes the listener of an AbortSignal still pending (a callback-style
+ * abort needs no removal: it fires once, when its call ends it no more).
+ */
+function whenAborted(abort: RunnerAbort | undefined, fn: (reason: unknown) => void): (() => void) | undefined {
+  if (abort instanceof AbortSignal) {
+    if (abort.aborted) {
+      fn(abort.reason);
+      return undefined;
+    }
+    const listener = { handleEvent: () => fn(abort.reason) };
+    abort.addEventListener("abort", listener, { once: true });
+    return () => abort.removeEventListener("abort", listener);
+  }
+  abort?.onAbort(fn);
+  return undefined;
+}
+
+function asError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason));
 }
 
 /** Host, port and Host header of a runner's base URL, parsed once per runner rather than per request. */
