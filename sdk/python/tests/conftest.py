@@ -92,6 +92,15 @@ class RunnerProc:
             if own:
                 conn.close()
 
+    def send_raw(self, data: bytes, timeout: float = 5.0) -> bytes:
+        """Sends bytes as they are on a fresh connection; everything the runner writes until it closes it."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(data)
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+            return out
+
     def wait_listening(self, timeout: float = 3.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

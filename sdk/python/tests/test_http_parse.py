@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import socket
 from typing import TYPE_CHECKING
 
 import pytest
@@ -60,23 +59,13 @@ def test_header_block_limits_as_the_stdlib() -> None:
     assert len(read_header_block(io.BytesIO(b"".join(b"H%d: 1\r\n" % i for i in range(99)) + b"\r\n"))) == 99
 
 
-def _raw(runner: RunnerProc, data: bytes) -> bytes:
-    """Sends bytes on a fresh connection and reads until the runner closes it."""
-    with socket.create_connection(("127.0.0.1", runner.port), timeout=5) as s:
-        s.sendall(data)
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-        return out
-
-
 def test_malformed_requests_get_the_stdlib_statuses(ready: RunnerProc) -> None:
-    assert _raw(ready, b"POST / HTTP/1.x\r\n\r\n").startswith(b"HTTP/1.1 400 ")
-    assert _raw(ready, b"POST / HTTP/2.0\r\n\r\n").startswith(b"HTTP/1.1 505 ")
-    assert _raw(ready, b"POST / HTTP/1.1 extra\r\n\r\n").startswith(b"HTTP/1.1 400 ")
-    assert _raw(ready, b"POST /\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert ready.send_raw(b"POST / HTTP/1.x\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert ready.send_raw(b"POST / HTTP/2.0\r\n\r\n").startswith(b"HTTP/1.1 505 ")
+    assert ready.send_raw(b"POST / HTTP/1.1 extra\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert ready.send_raw(b"POST /\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     too_many = b"POST / HTTP/1.1\r\n" + b"".join(b"H%d: 1\r\n" % i for i in range(101)) + b"\r\n"
-    assert _raw(ready, too_many).startswith(b"HTTP/1.1 431 ")
+    assert ready.send_raw(too_many).startswith(b"HTTP/1.1 431 ")
     # Still serving.
     assert ready.request("GET", "/health")[:2] == (200, {"status": "ok"})
 
@@ -85,14 +74,10 @@ def test_keep_alive_rules_and_folded_headers(ready: RunnerProc) -> None:
     body = b"{}"
     # HTTP/1.0 closes after the answer unless asked to keep the connection; so does Connection: close.
     for head in (b"POST / HTTP/1.0\r\n", b"POST / HTTP/1.1\r\nConnection: close\r\n"):
-        answer = _raw(ready, head + b"Content-Length: 2\r\n\r\n" + body)
+        answer = ready.send_raw(head + b"Content-Length: 2\r\n\r\n" + body)
         assert answer.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in answer
     # A folded header line reaches the app as the stdlib parses it.
-    with socket.create_connection(("127.0.0.1", ready.port), timeout=5) as s:
-        s.sendall(b"POST /ctx HTTP/1.1\r\nX-Custom: one\r\n two\r\nx-fal-request-id: r-1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
+    out = ready.send_raw(b"POST /ctx HTTP/1.1\r\nX-Custom: one\r\n two\r\nx-fal-request-id: r-1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
     head, _, answer = out.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ")
     assert json.loads(answer) == {"request_id": "r-1", "endpoint": "/ctx", "custom": "one\r\n two", "cancelled": False}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -134,11 +133,7 @@ def test_caller_going_away_stops_the_generator(streamer: RunnerProc) -> None:
 
 
 def test_http_1_0_caller_gets_a_close_delimited_stream(streamer: RunnerProc) -> None:
-    with socket.create_connection(("127.0.0.1", streamer.port), timeout=5) as s:
-        s.sendall(b'POST /stream HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 8\r\n\r\n{"n": 2}')
-        raw = b""
-        while chunk := s.recv(65536):
-            raw += chunk
+    raw = streamer.send_raw(b'POST /stream HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 8\r\n\r\n{"n": 2}')
     head, _, body = raw.partition(b"\r\n\r\n")
     assert b"Transfer-Encoding" not in head and b"Connection: close" in head
     assert body == b'data: {"i":0,"partial":true}\n\ndata: {"i":1,"partial":false}\n\n'
