@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { escapeLiteral } from "pg";
+import { escapeIdentifier, escapeLiteral } from "pg";
 
 export interface Queryable {
   /**
@@ -111,10 +111,10 @@ async function openPglite(dataDir: string): Promise<Db> {
       // PGlite's query() parses and plans every time, and its EXECUTE cannot take bind
       // parameters: a PREPARE once, then EXECUTE with the values as quoted literals.
       if (!prepared.has(name)) {
-        await pg.exec(`PREPARE ${quoteIdent(name)} AS ${sql}`);
+        await pg.exec(`PREPARE ${escapeIdentifier(name)} AS ${sql}`);
         prepared.add(name);
       }
-      return base.query<T>(`EXECUTE ${quoteIdent(name)}${params.length ? `(${params.map(sqlLiteral).join(", ")})` : ""}`);
+      return base.query<T>(`EXECUTE ${escapeIdentifier(name)}${params.length ? `(${params.map(sqlLiteral).join(", ")})` : ""}`);
     },
     transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
     exec: async (sql) => {
@@ -219,11 +219,6 @@ export function redactUrl(url: string): string {
   } catch {
     return "<unparseable DATABASE_URL>";
   }
-}
-
-/** A name as an SQL identifier. */
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /**
